@@ -1,0 +1,5 @@
+"""``python -m agentdeck``."""
+
+from agentdeck.cli import main
+
+main()

@@ -1,0 +1,57 @@
+"""The one seam every agent sits behind: run a turn, yield normalized events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from agentdeck.model import NewEvent
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    """Everything an adapter needs to run one turn of one task."""
+
+    task_id: str
+    turn: int
+    instructions: str
+    cwd: Path
+    model: str | None = None
+    max_turns: int | None = None
+    permission_mode: str = "bypassPermissions"
+    resume_session_id: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    """What ``check_status`` / ``agent://status`` report about an agent."""
+
+    name: str
+    available: bool
+    version: str | None = None
+    path: str | None = None
+    problem: str | None = None
+    capabilities: dict[str, Any] = field(default_factory=dict)
+
+
+Emit = Callable[[NewEvent], None]
+
+
+class Agent(Protocol):
+    """An agent CLI adapter.
+
+    ``run`` passes normalized events (see `agentdeck.model.EventKind`) to ``emit``:
+    ``turn_started`` once the process is spawned, and at the end exactly one
+    ``turn_finished`` whose data carries ``success`` and, on failure, ``error``.
+    When ``run`` is cancelled (user cancel, timeout) the adapter stops the agent
+    and every process it started before it returns.
+    """
+
+    name: str
+
+    async def run(self, request: TurnRequest, emit: Emit) -> None: ...
+
+    async def probe(self) -> AgentInfo: ...

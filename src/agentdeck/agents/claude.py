@@ -1,0 +1,311 @@
+"""Claude Code, driven through the official ``claude-agent-sdk``.
+
+The SDK's wheel bundles the Claude Code binary; ``cli_path`` points at another
+``claude`` instead. The CLI runs in a session (process group) of its own so that
+cancel and timeout stop it together with everything it started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+from claude_agent_sdk import (
+    AssistantMessage,
+    ClaudeAgentOptions,
+    ResultMessage,
+    SystemMessage,
+    TextBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+    UserMessage,
+    query,
+)
+from claude_agent_sdk._errors import ClaudeSDKError, CLINotFoundError, ProcessError
+from claude_agent_sdk._internal.transport.subprocess_cli import SubprocessCLITransport
+
+from agentdeck.agents.base import AgentInfo, Emit, TurnRequest
+from agentdeck.model import EventKind, NewEvent
+from agentdeck.proctree import MARKER_VAR, kill_tree
+from agentdeck.redact import redact_argv
+
+TOOL_OUTPUT_LIMIT = 8_000
+STDERR_TAIL = 20
+
+
+def bundled_cli() -> Path | None:
+    """The Claude Code binary shipped inside the ``claude-agent-sdk`` wheel."""
+    import claude_agent_sdk
+
+    path = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
+    return path if path.is_file() else None
+
+
+class _SessionTransport(SubprocessCLITransport):
+    """The SDK's transport, with the CLI started as the leader of a new session."""
+
+    def __init__(
+        self, prompt: Any, options: ClaudeAgentOptions, on_spawn: Callable[[int, list[str]], None]
+    ) -> None:
+        super().__init__(prompt=prompt, options=options)
+        self.pid: int | None = None
+        self.argv: list[str] = []
+        self._on_spawn = on_spawn
+
+    def _build_command(self) -> list[str]:
+        command = super()._build_command()
+        setsid = shutil.which("setsid")
+        self.argv = [setsid, *command] if setsid else command
+        return self.argv
+
+    async def connect(self) -> None:
+        await super().connect()
+        if self._process is not None:
+            self.pid = self._process.pid
+            self._on_spawn(self.pid, self.argv)
+
+
+def _text_of(content: str | list[dict[str, Any]] | None) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    parts = [c.get("text", "") for c in content if isinstance(c, dict)]
+    return "\n".join(p for p in parts if p)
+
+
+def _tool_result(block: ToolResultBlock) -> dict[str, Any]:
+    text = _text_of(block.content)
+    return {
+        "id": block.tool_use_id,
+        "output": text[:TOOL_OUTPUT_LIMIT],
+        "size": len(text),
+        "truncated": len(text) > TOOL_OUTPUT_LIMIT,
+        "is_error": bool(block.is_error),
+    }
+
+
+def message_events(message: object, turn: int) -> list[NewEvent]:
+    """Normalized events for one SDK message (unknown kinds map to nothing)."""
+    events: list[NewEvent] = []
+    if isinstance(message, SystemMessage):
+        data = message.data
+        if message.subtype == "init":
+            events.append(
+                NewEvent(
+                    EventKind.SESSION,
+                    {
+                        "session_id": data.get("session_id"),
+                        "model": data.get("model"),
+                        "tools": data.get("tools", []),
+                        "cwd": data.get("cwd"),
+                        "permission_mode": data.get("permissionMode"),
+                        "agent_version": data.get("claude_code_version"),
+                    },
+                    turn,
+                )
+            )
+        elif message.subtype in ("api_retry", "permission_denied", "compact_boundary"):
+            events.append(NewEvent(EventKind.LOG, {"source": "agent", **data}, turn))
+    elif isinstance(message, AssistantMessage):
+        for block in message.content:
+            if isinstance(block, TextBlock) and block.text:
+                events.append(
+                    NewEvent(EventKind.MESSAGE, {"role": "assistant", "text": block.text}, turn)
+                )
+            elif isinstance(block, ToolUseBlock):
+                events.append(
+                    NewEvent(
+                        EventKind.TOOL_CALL,
+                        {"id": block.id, "name": block.name, "input": block.input},
+                        turn,
+                    )
+                )
+    elif isinstance(message, UserMessage) and isinstance(message.content, list):
+        for block in message.content:
+            if isinstance(block, ToolResultBlock):
+                events.append(NewEvent(EventKind.TOOL_RESULT, _tool_result(block), turn))
+    elif isinstance(message, ResultMessage):
+        usage = message.usage or {}
+        events.append(
+            NewEvent(
+                EventKind.USAGE,
+                {
+                    "input_tokens": int(usage.get("input_tokens") or 0),
+                    "output_tokens": int(usage.get("output_tokens") or 0),
+                    "cache_read_tokens": int(usage.get("cache_read_input_tokens") or 0),
+                    "cache_creation_tokens": int(usage.get("cache_creation_input_tokens") or 0),
+                    "cost_usd": message.total_cost_usd or 0.0,
+                    "cost_is_session_total": True,
+                },
+                turn,
+            )
+        )
+        success = not message.is_error and message.terminal_reason in (None, "completed")
+        finished: dict[str, Any] = {
+            "success": success,
+            "result_text": message.result,
+            "num_turns": message.num_turns,
+            "duration_ms": message.duration_ms,
+            "cost_usd": message.total_cost_usd,
+            "session_id": message.session_id,
+            "terminal_reason": message.terminal_reason,
+            "subtype": message.subtype,
+        }
+        if not success:
+            detail = message.result or "; ".join(message.errors or []) or message.subtype
+            reason = message.terminal_reason or message.subtype
+            finished["error"] = f"Claude Code: {reason}: {detail}"
+            if message.api_error_status:
+                finished["api_error_status"] = message.api_error_status
+        events.append(NewEvent(EventKind.TURN_FINISHED, finished, turn))
+    return events
+
+
+class ClaudeAgent:
+    """Adapter for Claude Code."""
+
+    name = "claude"
+
+    def __init__(self, cli_path: str | None = None, default_model: str | None = None) -> None:
+        self.cli_path = cli_path
+        self.default_model = default_model
+
+    def _cli(self) -> str | None:
+        if self.cli_path:
+            return self.cli_path
+        bundled = bundled_cli()
+        return str(bundled) if bundled else shutil.which("claude")
+
+    def _env(self, request: TurnRequest) -> dict[str, str]:
+        env = dict(request.env)
+        if request.permission_mode == "bypassPermissions" and os.geteuid() == 0:
+            # Claude Code refuses bypass mode as root unless IS_SANDBOX is exactly "1".
+            env["IS_SANDBOX"] = "1"
+        return env
+
+    def options(self, request: TurnRequest, stderr: Callable[[str], None]) -> ClaudeAgentOptions:
+        return ClaudeAgentOptions(
+            cwd=str(request.cwd),
+            cli_path=self._cli(),
+            model=request.model or self.default_model,
+            max_turns=request.max_turns,
+            permission_mode=request.permission_mode,  # type: ignore[arg-type]
+            resume=request.resume_session_id,
+            system_prompt={"type": "preset", "preset": "claude_code"},
+            setting_sources=["user", "project", "local"],
+            env=self._env(request),
+            stderr=stderr,
+        )
+
+    async def run(self, request: TurnRequest, emit: Emit) -> None:
+        """Run one turn; emit normalized events ending with ``turn_finished``."""
+        stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL)
+
+        def on_stderr(line: str) -> None:
+            line = line.rstrip()
+            if line:
+                stderr_tail.append(line)
+                emit(NewEvent(EventKind.STDERR, {"line": line}, request.turn))
+
+        options = self.options(request, on_stderr)
+
+        def on_spawn(pid: int, argv: list[str]) -> None:
+            emit(_turn_started(request, options, pid, argv))
+
+        prompt = _one_prompt(request.instructions)
+        transport = _SessionTransport(prompt, options, on_spawn)
+        finished = False
+        try:
+            try:
+                async for message in query(prompt=prompt, options=options, transport=transport):
+                    for event in message_events(message, request.turn):
+                        finished = finished or event.kind == EventKind.TURN_FINISHED
+                        emit(event)
+            except ProcessError as exc:
+                if not finished:
+                    emit(_failure(request, f"Claude Code exited with code {exc.exit_code}",
+                                  stderr_tail, exc.exit_code))
+                    finished = True
+            except CLINotFoundError as exc:
+                emit(_failure(request, f"Claude Code is not available: {exc}", stderr_tail))
+                finished = True
+            except ClaudeSDKError as exc:
+                if not finished:
+                    emit(_failure(request, f"Claude Code failed: {exc}", stderr_tail))
+                    finished = True
+            if not finished:
+                emit(_failure(request, "Claude Code ended without a result", stderr_tail))
+        finally:
+            marker = request.env.get(MARKER_VAR)
+            if transport.pid is not None or marker:
+                await kill_tree(transport.pid, pgid=transport.pid, marker=marker)
+
+    async def probe(self) -> AgentInfo:
+        cli = self._cli()
+        if not cli or not Path(cli).exists():
+            return AgentInfo(
+                self.name,
+                available=False,
+                problem="Claude Code binary not found: reinstall agentdeck "
+                "(claude-agent-sdk bundles it) or set claude.cli_path",
+            )
+        version: str | None = None
+        try:
+            with anyio.fail_after(20):
+                result = await anyio.run_process([cli, "--version"], check=False)
+            version = result.stdout.decode(errors="replace").strip().split(" ")[0] or None
+            if result.returncode != 0:
+                return AgentInfo(self.name, False, version, cli,
+                                 f"`{cli} --version` exited with {result.returncode}")
+        except (OSError, TimeoutError) as exc:
+            return AgentInfo(self.name, False, None, cli, f"cannot start {cli}: {exc}")
+        return AgentInfo(
+            self.name,
+            True,
+            version,
+            cli,
+            capabilities={"resume": True, "cost": True, "approvals": False},
+        )
+
+
+async def _one_prompt(text: str) -> Any:
+    """The SDK's streaming prompt form: one user message."""
+    yield {
+        "type": "user",
+        "session_id": "",
+        "message": {"role": "user", "content": text},
+        "parent_tool_use_id": None,
+    }
+
+
+def _turn_started(
+    request: TurnRequest, options: ClaudeAgentOptions, pid: int, argv: list[str]
+) -> NewEvent:
+    return NewEvent(
+        EventKind.TURN_STARTED,
+        {
+            "instructions": request.instructions,
+            "agent": "claude",
+            "argv": redact_argv(argv),
+            "pid": pid,
+            "cwd": str(request.cwd),
+            "resume": request.resume_session_id,
+            "model": options.model,
+        },
+        request.turn,
+    )
+
+
+def _failure(
+    request: TurnRequest, message: str, stderr_tail: deque[str], exit_code: int | None = None
+) -> NewEvent:
+    data: dict[str, Any] = {"success": False, "error": message, "exit_code": exit_code}
+    if stderr_tail:
+        data["stderr_tail"] = list(stderr_tail)
+    return NewEvent(EventKind.TURN_FINISHED, data, request.turn)

@@ -1,0 +1,87 @@
+"""Wiring: store + engine + MCP server, and the Starlette app that serves them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from mcp.server import MCPServer
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+
+from agentdeck import __version__
+from agentdeck.agents import build_agents
+from agentdeck.bus import Bus
+from agentdeck.config import Settings
+from agentdeck.engine import TaskEngine
+from agentdeck.mcp.server import build_server
+from agentdeck.mcp.subscriptions import ChangeNotifier
+from agentdeck.store import Store
+
+log = logging.getLogger("agentdeck")
+
+
+class Deck:
+    """One agentdeck instance: its store, engine and MCP server."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store(settings.db_path)
+        self.bus = Bus()
+        self.engine = TaskEngine(settings, self.store, self.bus, build_agents(settings))
+        self.mcp: MCPServer
+        self.notifier: ChangeNotifier
+        self.mcp, self.notifier = build_server(self.engine)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Deck]:
+        """Run the engine (recovery first) and the notifier until the block exits."""
+        async with anyio.create_task_group() as tg:
+            await tg.start(self.notifier.run)
+            await tg.start(self.engine.run)
+            _announce(self.settings)
+            try:
+                yield self
+            finally:
+                tg.cancel_scope.cancel()
+        self.store.close()
+
+
+def _announce(settings: Settings) -> None:
+    if settings.permission_mode == "bypassPermissions":
+        log.warning(
+            "agents run in bypassPermissions mode: they may run any command and change any "
+            "file in the task's project directory (allowed roots: %s)",
+            ", ".join(map(str, settings.roots)),
+        )
+    log.info("state in %s", settings.home)
+
+
+def build_app(deck: Deck) -> Starlette:
+    """The HTTP app: MCP at ``/mcp``, ``GET /health``."""
+    mcp_app = deck.mcp.streamable_http_app()
+
+    async def health(request: Request) -> JSONResponse:
+        counts = await deck.store.count_by_status()
+        return JSONResponse(
+            {
+                "status": "ok",
+                "version": __version__,
+                "tasks": sum(counts.values()),
+                "running_turns": deck.engine.running_count,
+            }
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with deck.running(), deck.mcp.session_manager.run():
+            yield
+
+    return Starlette(
+        routes=[Route("/health", health, methods=["GET"]), Mount("/", app=mcp_app)],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,83 @@
+"""The ``agentdeck`` command."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import sys
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from agentdeck import __version__
+from agentdeck.app import Deck, build_app
+from agentdeck.config import load_settings
+from agentdeck.errors import ConfigError
+
+app = typer.Typer(
+    name="agentdeck",
+    help="Run AI coding agents on this machine, steered from any MCP client.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+err = Console(stderr=True)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 3000).")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+) -> None:
+    """Serve MCP on http://HOST:PORT/mcp (and GET /health)."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = load_settings(host=host, port=port)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/] {exc.message}")
+        raise typer.Exit(2) from exc
+    if not _is_loopback(settings.host):
+        err.print(
+            f"[red]error:[/] refusing to listen on {settings.host}: agentdeck has no "
+            "authentication yet, so it only binds to loopback (127.0.0.1 / ::1)."
+        )
+        raise typer.Exit(2)
+    deck = Deck(settings)
+    err.print(
+        f"[bold]agentdeck {__version__}[/] MCP on [cyan]http://{settings.host}:{settings.port}/mcp[/]"
+        f" · state {settings.home} · projects under {', '.join(map(str, settings.roots))}"
+    )
+    uvicorn.run(
+        build_app(deck),
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level.lower(),
+        lifespan="on",
+    )
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    print(__version__)
+
+
+def main() -> None:
+    app(prog_name="agentdeck")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

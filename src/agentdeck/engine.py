@@ -1,0 +1,385 @@
+"""TaskEngine: the task lifecycle, the turn queue, the running-turn limit, recovery.
+
+Transports call these methods and nothing else changes a task. Every status change
+goes through `_transition`, which checks the allowed transitions, writes a
+``status`` event with the task row, and publishes the change.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from agentdeck.agents import Agent, canonical_agent
+from agentdeck.agents.base import AgentInfo, TurnRequest
+from agentdeck.bus import Bus, Change
+from agentdeck.config import PermissionMode, Settings
+from agentdeck.errors import InvalidInput, InvalidTransition, NotFound, ProjectNotAllowed
+from agentdeck.model import EventKind, NewEvent, Task, TaskStatus, can_transition, new_task_id, now
+from agentdeck.proctree import MARKER_VAR
+from agentdeck.runner import TurnControl, TurnRunner
+from agentdeck.store import Store
+
+log = logging.getLogger(__name__)
+
+TITLE_MAX = 255
+INSTRUCTIONS_MAX = 10_000
+MAX_TURNS_LIMIT = 1_000
+TIMEOUT_LIMIT = 7 * 24 * 3600.0
+PERMISSION_MODES: tuple[PermissionMode, ...] = (
+    "bypassPermissions",
+    "acceptEdits",
+    "default",
+    "plan",
+)
+CANCEL_WAIT = 30.0  # seconds end/cancel wait for the agent to be stopped
+# The task columns the engine owns; a running turn owns the summary ones.
+LIFECYCLE_COLUMNS = ("status", "queue", "turns", "started_at", "ended_at", "error", "updated_at")
+
+
+def _text(name: str, value: object, limit: int) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a string", {"field": name})
+    if not value.strip():
+        raise InvalidInput(f"{name} must not be empty", {"field": name})
+    if len(value) > limit:
+        raise InvalidInput(
+            f"{name} is {len(value)} characters long; the limit is {limit}",
+            {"field": name, "max_length": limit, "length": len(value)},
+        )
+    return value
+
+
+class TaskEngine:
+    """Owns every task's lifecycle."""
+
+    def __init__(
+        self, settings: Settings, store: Store, bus: Bus, agents: dict[str, Agent]
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+        self.agents = agents
+        self.runner = TurnRunner(store, bus)
+        self._lock = anyio.Lock()
+        self._running: dict[str, TurnControl] = {}
+        self._wakeup = anyio.Event()
+        self._tg: TaskGroup | None = None
+        self._agent_infos: dict[str, AgentInfo] | None = None
+
+    # -- life of the engine -----------------------------------------------------------
+
+    async def run(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        """Recover, then schedule turns until cancelled (use with ``TaskGroup.start``)."""
+        await self.recover()
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            task_status.started()
+            try:
+                while True:
+                    await self._schedule()
+                    await self._wakeup.wait()
+                    self._wakeup = anyio.Event()
+            finally:
+                self._tg = None
+                for control in self._running.values():
+                    control.cancel("agentdeck is shutting down")
+
+    async def recover(self) -> list[Task]:
+        """Tasks whose turn was cut by a crash become ``interrupted`` (resumable)."""
+        cut = await self.store.list(statuses=[TaskStatus.IN_PROGRESS, TaskStatus.INPUT_REQUIRED])
+        for task in cut:
+            finished = NewEvent(
+                EventKind.TURN_FINISHED,
+                {
+                    "success": False,
+                    "error": "agentdeck stopped while this turn ran",
+                    "interrupted": True,
+                },
+                task.turns,
+            )
+            await self._transition(
+                task,
+                TaskStatus.INTERRUPTED,
+                "agentdeck stopped while the turn ran; update_task resumes the conversation",
+                [finished],
+            )
+        return cut
+
+    @property
+    def running_count(self) -> int:
+        return len(self._running)
+
+    def is_running(self, task_id: str) -> bool:
+        return task_id in self._running
+
+    # -- queries --------------------------------------------------------------------
+
+    async def agent_infos(self, refresh: bool = False) -> dict[str, AgentInfo]:
+        """Each agent's availability and version (probed once, then cached)."""
+        if self._agent_infos is None or refresh:
+            self._agent_infos = {name: await a.probe() for name, a in self.agents.items()}
+        return self._agent_infos
+
+    async def get(self, ref: str) -> Task:
+        """A task by its id, or by its agent session id."""
+        if not isinstance(ref, str) or not ref.strip():
+            raise InvalidInput("a task id is required", {"field": "id"})
+        ref = ref.strip()
+        task = await self.store.get(ref) or await self.store.find_by_session(ref)
+        if task is None:
+            raise NotFound(f"no task with id or session id {ref!r}", {"id": ref})
+        return task
+
+    # -- commands -------------------------------------------------------------------
+
+    async def create(
+        self,
+        title: str,
+        instructions: str,
+        *,
+        agent: str | None = None,
+        project_path: str | None = None,
+        model: str | None = None,
+        max_turns: int | None = None,
+        permission_mode: str | None = None,
+        timeout_seconds: float | None = None,
+    ) -> Task:
+        """Record a new task and queue its first turn."""
+        title = _text("title", title, TITLE_MAX).strip()
+        instructions = _text("instructions", instructions, INSTRUCTIONS_MAX)
+        agent_name = canonical_agent(agent or self.settings.default_agent, self.agents)
+        project = self._project(project_path)
+        if model is not None:
+            model = _text("model", model, 200).strip()
+        if max_turns is not None and (
+            isinstance(max_turns, bool)
+            or not isinstance(max_turns, int)
+            or not 1 <= max_turns <= MAX_TURNS_LIMIT
+        ):
+            raise InvalidInput(
+                f"max_turns must be an integer from 1 to {MAX_TURNS_LIMIT}",
+                {"field": "max_turns"},
+            )
+        mode = permission_mode or self.settings.permission_mode
+        if mode not in PERMISSION_MODES:
+            raise InvalidInput(
+                f"permission_mode {mode!r} is not one of {', '.join(PERMISSION_MODES)}",
+                {"field": "permission_mode", "accepted": list(PERMISSION_MODES)},
+            )
+        timeout = self.settings.timeout_seconds if timeout_seconds is None else timeout_seconds
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not (
+            0 < timeout <= TIMEOUT_LIMIT
+        ):
+            raise InvalidInput(
+                f"timeout_seconds must be a number above 0 and at most {TIMEOUT_LIMIT:g}",
+                {"field": "timeout_seconds"},
+            )
+        stamp = now()
+        task = Task(
+            id=new_task_id(),
+            title=title,
+            status=TaskStatus.PENDING,
+            agent=agent_name,
+            project_path=str(project),
+            cwd=str(project),
+            created_at=stamp,
+            updated_at=stamp,
+            model=model,
+            max_turns=max_turns,
+            permission_mode=mode,
+            timeout_seconds=float(timeout),
+            queue=[instructions],
+        )
+        created = NewEvent(EventKind.STATUS, {"from": None, "to": "pending", "reason": "created"})
+        stored = await self.store.insert_task(task, [created])
+        self.bus.publish(Change(task.id, "created", str(task.status), stored[-1].seq))
+        self._wakeup.set()
+        return task
+
+    async def continue_(self, ref: str, instructions: str) -> tuple[Task, bool]:
+        """Queue another turn of the same conversation. Returns (task, queued_behind_turn)."""
+        instructions = _text("instructions", instructions, INSTRUCTIONS_MAX)
+        async with self._lock:
+            task = await self.get(ref)
+            if task.status.terminal:
+                raise InvalidTransition(
+                    f"task {task.id} is {task.status}; it cannot be continued "
+                    "(create a new task instead)",
+                    {"id": task.id, "status": str(task.status)},
+                )
+            task.queue.append(instructions)
+            if task.status in (TaskStatus.WAITING, TaskStatus.INTERRUPTED):
+                await self._transition(task, TaskStatus.PENDING, "new instructions")
+                self._wakeup.set()
+                return task, False
+            note = NewEvent(
+                EventKind.LOG,
+                {"text": "instructions queued: they run after the current turn",
+                 "queued": len(task.queue)},
+                task.turns,
+            )
+            await self._save(task, [note])
+            return task, True
+
+    async def end(self, ref: str) -> Task:
+        """Finish a task: ``completed``, or ``cancelled`` if a turn was still running."""
+        async with self._lock:
+            task = await self.get(ref)
+            if task.status in (TaskStatus.WAITING, TaskStatus.INTERRUPTED):
+                task.ended_at = now()
+                return await self._transition(task, TaskStatus.COMPLETED, "ended by the user")
+            if task.status.terminal:
+                raise InvalidTransition(
+                    f"task {task.id} is already {task.status}",
+                    {"id": task.id, "status": str(task.status)},
+                )
+        return await self.cancel(ref, "ended by the user while a turn was running")
+
+    async def cancel(self, ref: str, reason: str = "cancelled by the user") -> Task:
+        """Stop the task's running or queued turn; the task becomes ``cancelled``."""
+        async with self._lock:
+            task = await self.get(ref)
+            if task.status.terminal:
+                raise InvalidTransition(
+                    f"task {task.id} is already {task.status}",
+                    {"id": task.id, "status": str(task.status)},
+                )
+            control = self._running.get(task.id)
+            if control is None:
+                task.queue.clear()
+                task.ended_at = now()
+                return await self._transition(task, TaskStatus.CANCELLED, reason)
+            control.cancel(reason)
+        with anyio.move_on_after(CANCEL_WAIT):
+            await control.done.wait()
+        return await self.get(task.id)
+
+    # -- internals ------------------------------------------------------------------
+
+    def _project(self, project_path: str | None) -> Path:
+        if project_path is None:
+            path = self.settings.project
+        else:
+            if not isinstance(project_path, str) or not project_path.strip():
+                raise InvalidInput("project_path must be a non-empty string",
+                                   {"field": "project_path"})
+            path = Path(project_path).expanduser()
+            if not path.is_absolute():
+                path = self.settings.project / path
+        path = path.resolve()
+        roots = self.settings.roots
+        if not any(path == root or path.is_relative_to(root) for root in roots):
+            raise ProjectNotAllowed(
+                f"project path {path} is outside the allowed roots "
+                f"({', '.join(map(str, roots))}); set AGENTDECK_ROOTS to allow it",
+                {"project_path": str(path), "allowed_roots": [str(r) for r in roots]},
+            )
+        if not path.is_dir():
+            raise InvalidInput(f"project path {path} is not an existing directory",
+                               {"field": "project_path"})
+        return path
+
+    async def _save(self, task: Task, events: Sequence[NewEvent]) -> Task:
+        task.updated_at = now()
+        stored = await self.store.save(task, events, LIFECYCLE_COLUMNS)
+        seq = stored[-1].seq if stored else 0
+        self.bus.publish(Change(task.id, "updated", str(task.status), seq))
+        return task
+
+    async def _transition(
+        self,
+        task: Task,
+        to: TaskStatus,
+        reason: str,
+        events: Sequence[NewEvent] = (),
+    ) -> Task:
+        if not can_transition(task.status, to):
+            raise InvalidTransition(
+                f"task {task.id} cannot go from {task.status} to {to}",
+                {"id": task.id, "status": str(task.status), "to": str(to)},
+            )
+        change = NewEvent(
+            EventKind.STATUS, {"from": str(task.status), "to": str(to), "reason": reason},
+            task.turns,
+        )
+        task.status = to
+        return await self._save(task, [*events, change])
+
+    async def _schedule(self) -> None:
+        """Start pending turns while there are free slots, oldest task first."""
+        free = self.settings.max_running - len(self._running)
+        if free <= 0 or self._tg is None:
+            return
+        pending = await self.store.list(statuses=[TaskStatus.PENDING], oldest_first=True)
+        for task in pending:
+            if free <= 0:
+                break
+            if task.id in self._running:
+                continue
+            control = TurnControl()
+            self._running[task.id] = control
+            self._tg.start_soon(self._run_turn, task.id, control)
+            free -= 1
+
+    async def _run_turn(self, task_id: str, control: TurnControl) -> None:
+        try:
+            await self._turn(task_id, control)
+        except Exception:
+            log.exception("turn of task %s failed inside agentdeck", task_id)
+            async with self._lock:
+                task = await self.store.get(task_id)
+                if task is not None and not task.status.terminal:
+                    task.error = "agentdeck failed while running this turn (see server log)"
+                    await self._transition(task, TaskStatus.FAILED, task.error)
+        finally:
+            self._running.pop(task_id, None)
+            control.done.set()
+            self._wakeup.set()
+
+    async def _turn(self, task_id: str, control: TurnControl) -> None:
+        async with self._lock:
+            task = await self.store.get(task_id)
+            if task is None or task.status != TaskStatus.PENDING or not task.queue:
+                return
+            instructions = task.queue.pop(0)
+            task.turns += 1
+            task.started_at = task.started_at or now()
+            task.error = None
+            await self._transition(task, TaskStatus.IN_PROGRESS, f"turn {task.turns} started")
+        agent = self.agents[task.agent]
+        request = TurnRequest(
+            task_id=task.id,
+            turn=task.turns,
+            instructions=instructions,
+            cwd=Path(task.cwd),
+            model=task.model,
+            max_turns=task.max_turns,
+            permission_mode=task.permission_mode,
+            resume_session_id=task.session_id,
+            env={MARKER_VAR: task.id},
+        )
+        outcome = await self.runner.run(agent, task, request, task.timeout_seconds, control)
+        async with self._lock:
+            fresh = await self.store.get(task_id)
+            if fresh is None:  # deleted while running
+                return
+            task = fresh
+            if control.reason is not None:
+                task.queue.clear()
+                task.ended_at = now()
+                await self._transition(task, TaskStatus.CANCELLED, control.reason)
+            elif not outcome.success:
+                task.error = outcome.error
+                task.queue.clear()
+                task.ended_at = now()
+                await self._transition(task, TaskStatus.FAILED, outcome.error or "failed")
+            elif task.queue:
+                await self._transition(task, TaskStatus.PENDING, "queued instructions")
+            else:
+                await self._transition(task, TaskStatus.WAITING, "turn finished")

@@ -1,0 +1,151 @@
+"""Resource notifications for both MCP protocol eras, fed by the engine's bus.
+
+- 2026-07-28 clients listen via ``subscriptions/listen``: the SDK's
+  `InMemorySubscriptionBus` fans our publishes out to them.
+- Handshake-era clients use ``resources/subscribe``; the SDK has no public hook,
+  so `LegacySubscribers` registers the handlers and keeps the sessions.
+
+`ChangeNotifier` turns task changes into ``resources/updated`` (``task://{id}`` and
+the lists) and ``resources/list_changed``, coalescing bursts so a stream of
+thousands of events costs a few notifications, not thousands.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import anyio
+from mcp.server import MCPServer
+from mcp.server.context import ServerRequestContext
+from mcp.server.session import ServerSession
+from mcp.server.subscriptions import InMemorySubscriptionBus, ResourcesListChanged, ResourceUpdated
+from mcp.types import EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from agentdeck.bus import Bus
+
+log = logging.getLogger(__name__)
+
+LIST_URIS = ("agent://tasks", "task://list", "agent://status")
+MIN_INTERVAL = 0.1  # seconds between two notifications for the same URI
+
+
+class LegacySubscribers:
+    """``resources/subscribe`` bookkeeping for handshake-era connections.
+
+    Keyed by the connection behind the per-request session proxy; a connection's
+    entries are dropped when it closes.
+    """
+
+    def __init__(self) -> None:
+        self._by_uri: dict[str, dict[object, ServerSession]] = {}
+        self._sessions: dict[object, ServerSession] = {}
+
+    @staticmethod
+    def _connection(session: ServerSession) -> object:
+        return getattr(session, "_connection", session)
+
+    def remember(self, session: ServerSession) -> None:
+        conn = self._connection(session)
+        if conn in self._sessions:
+            return
+        self._sessions[conn] = session
+        stack = getattr(conn, "exit_stack", None)
+        if stack is not None:
+            stack.callback(self.forget, conn)
+
+    def forget(self, conn: object) -> None:
+        self._sessions.pop(conn, None)
+        for subscribers in self._by_uri.values():
+            subscribers.pop(conn, None)
+
+    def subscribe(self, uri: str, session: ServerSession) -> None:
+        self.remember(session)
+        self._by_uri.setdefault(uri, {})[self._connection(session)] = session
+
+    def unsubscribe(self, uri: str, session: ServerSession) -> None:
+        self._by_uri.get(uri, {}).pop(self._connection(session), None)
+
+    async def updated(self, uri: str) -> None:
+        for conn, session in list(self._by_uri.get(uri, {}).items()):
+            try:
+                await session.send_resource_updated(uri)
+            except Exception:
+                self.forget(conn)
+
+    async def list_changed(self) -> None:
+        for conn, session in list(self._sessions.items()):
+            try:
+                await session.send_resource_list_changed()
+            except Exception:
+                self.forget(conn)
+
+    def install(self, server: MCPServer) -> None:
+        """Serve ``resources/subscribe`` / ``unsubscribe`` and remember every session."""
+
+        async def on_subscribe(ctx: ServerRequestContext, params: SubscribeRequestParams) -> Any:
+            self.subscribe(str(params.uri), ctx.session)
+            return EmptyResult()
+
+        async def on_unsubscribe(
+            ctx: ServerRequestContext, params: UnsubscribeRequestParams
+        ) -> Any:
+            self.unsubscribe(str(params.uri), ctx.session)
+            return EmptyResult()
+
+        async def remember_sessions(ctx: ServerRequestContext, call_next: Any) -> Any:
+            if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS and ctx.method != "initialize":
+                self.remember(ctx.session)
+            return await call_next(ctx)
+
+        lowlevel = server._lowlevel_server
+        lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, on_subscribe)
+        lowlevel.add_request_handler(
+            "resources/unsubscribe", UnsubscribeRequestParams, on_unsubscribe
+        )
+        server.middleware.append(remember_sessions)
+
+
+class ChangeNotifier:
+    """Bus → MCP notifications in both eras, at most one per URI per `MIN_INTERVAL`."""
+
+    def __init__(
+        self, bus: Bus, modern: InMemorySubscriptionBus, legacy: LegacySubscribers
+    ) -> None:
+        self.bus = bus
+        self.modern = modern
+        self.legacy = legacy
+        self._dirty: dict[str, None] = {}
+        self._list_changed = False
+        self._pending = anyio.Event()
+
+    async def run(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        async with anyio.create_task_group() as tg, self.bus.listen() as changes:
+            tg.start_soon(self._flush_loop)
+            task_status.started()
+            async for change in changes:
+                self._dirty[f"task://{change.task_id}"] = None
+                if change.what in ("created", "deleted") or change.status is not None:
+                    for uri in LIST_URIS:
+                        self._dirty[uri] = None
+                if change.what in ("created", "deleted"):
+                    self._list_changed = True
+                self._pending.set()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._pending.wait()
+            self._pending = anyio.Event()
+            uris, self._dirty = list(self._dirty), {}
+            list_changed, self._list_changed = self._list_changed, False
+            try:
+                if list_changed:
+                    await self.modern.publish(ResourcesListChanged())
+                    await self.legacy.list_changed()
+                for uri in uris:
+                    await self.modern.publish(ResourceUpdated(uri=uri))
+                    await self.legacy.updated(uri)
+            except Exception:
+                log.exception("sending resource notifications failed")
+            await anyio.sleep(MIN_INTERVAL)  # coalesce the next burst

@@ -1,0 +1,149 @@
+"""Tasks, their statuses and allowed transitions, and normalized events."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class TaskStatus(StrEnum):
+    """Where a task is in its life (see docs/architecture.md)."""
+
+    PENDING = "pending"  # queued: waits for a free slot to run its next turn
+    IN_PROGRESS = "in_progress"  # an agent turn runs
+    WAITING = "waiting"  # turn done, conversation kept, ready for update_task
+    INPUT_REQUIRED = "input_required"  # a turn waits on the user's decision
+    INTERRUPTED = "interrupted"  # the server died mid-turn; update_task resumes it
+    COMPLETED = "completed"  # ended by the user
+    FAILED = "failed"  # the agent or its model failed
+    CANCELLED = "cancelled"  # stopped by the user
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+    @property
+    def active(self) -> bool:
+        """A turn is queued or running."""
+        return self in (TaskStatus.PENDING, TaskStatus.IN_PROGRESS, TaskStatus.INPUT_REQUIRED)
+
+
+TERMINAL = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+
+_S = TaskStatus
+TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    _S.PENDING: frozenset({_S.IN_PROGRESS, _S.FAILED, _S.CANCELLED}),
+    _S.IN_PROGRESS: frozenset(
+        {_S.WAITING, _S.PENDING, _S.INPUT_REQUIRED, _S.INTERRUPTED, _S.FAILED, _S.CANCELLED}
+    ),
+    _S.INPUT_REQUIRED: frozenset({_S.IN_PROGRESS, _S.INTERRUPTED, _S.FAILED, _S.CANCELLED}),
+    _S.WAITING: frozenset({_S.PENDING, _S.COMPLETED, _S.CANCELLED}),
+    _S.INTERRUPTED: frozenset({_S.PENDING, _S.COMPLETED, _S.CANCELLED}),
+    _S.COMPLETED: frozenset(),
+    _S.FAILED: frozenset(),
+    _S.CANCELLED: frozenset(),
+}
+
+
+def can_transition(src: TaskStatus, dst: TaskStatus) -> bool:
+    return dst in TRANSITIONS[src]
+
+
+class EventKind(StrEnum):
+    """Kinds of normalized events (DESIGN.md, "Normalized events")."""
+
+    STATUS = "status"
+    TURN_STARTED = "turn_started"
+    SESSION = "session"
+    MESSAGE = "message"
+    TOOL_CALL = "tool_call"
+    TOOL_RESULT = "tool_result"
+    USAGE = "usage"
+    PERMISSION_REQUEST = "permission_request"
+    TURN_FINISHED = "turn_finished"
+    STDERR = "stderr"
+    LOG = "log"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_task_id() -> str:
+    """A short, URL-safe, unguessable-enough id such as ``t-3f9a1c2b7d10``."""
+    return f"t-{secrets.token_hex(6)}"
+
+
+@dataclass
+class Task:
+    """One task: its request, where it runs, and what its agent reported."""
+
+    id: str
+    title: str
+    status: TaskStatus
+    agent: str
+    project_path: str
+    cwd: str
+    created_at: datetime
+    updated_at: datetime
+    model: str | None = None
+    max_turns: int | None = None
+    permission_mode: str = "bypassPermissions"
+    timeout_seconds: float = 3600.0
+    session_id: str | None = None
+    result_text: str | None = None
+    error: str | None = None
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
+    num_turns: int = 0  # agent-reported model turns, summed over our turns
+    turns: int = 0  # how many times the agent was run for this task
+    duration_ms: int = 0  # agent-reported, summed over turns
+    queue: list[str] = field(default_factory=list)  # instructions for the turns to come
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["status"] = str(self.status)
+        for key in ("created_at", "updated_at", "started_at", "ended_at"):
+            value = getattr(self, key)
+            out[key] = value.isoformat() if value else None
+        return out
+
+
+@dataclass(frozen=True)
+class Event:
+    """One row of a task's append-only event log."""
+
+    task_id: str
+    seq: int
+    ts: datetime
+    turn: int
+    kind: str
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task_id,
+            "seq": self.seq,
+            "ts": self.ts.isoformat(),
+            "turn": self.turn,
+            "kind": self.kind,
+            "data": self.data,
+        }
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event before the store gave it its ``seq``."""
+
+    kind: str
+    data: dict[str, Any]
+    turn: int = 0
+    ts: datetime = field(default_factory=now)

@@ -1,0 +1,79 @@
+"""Stop an agent and every process it started.
+
+A process belongs to a turn if it descends from the agent, shares its process group,
+or carries the turn's marker in its environment (agentdeck sets one for every agent;
+it survives ``setsid`` and re-parenting, which agents' shell tools do).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+
+import anyio
+import psutil
+
+MARKER_VAR = "AGENTDECK_TASK_ID"
+
+
+def _members(root_pid: int | None, pgid: int | None, marker: str | None) -> list[psutil.Process]:
+    found: dict[int, psutil.Process] = {}
+    if root_pid is not None:
+        try:
+            root = psutil.Process(root_pid)
+            found[root.pid] = root
+            for child in root.children(recursive=True):
+                found[child.pid] = child
+        except psutil.NoSuchProcess:
+            pass
+    if pgid is not None or marker is not None:
+        for proc in psutil.process_iter():
+            if proc.pid in found:
+                continue
+            try:
+                if (pgid is not None and os.getpgid(proc.pid) == pgid) or (
+                    marker is not None and proc.environ().get(MARKER_VAR) == marker
+                ):
+                    found[proc.pid] = proc
+            except (OSError, psutil.Error):
+                continue
+    found.pop(os.getpid(), None)
+    return [p for p in found.values() if _alive(p)]
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def alive_members(
+    root_pid: int | None, pgid: int | None = None, marker: str | None = None
+) -> list[int]:
+    """Pids of the live processes of a turn (for tests and diagnostics)."""
+    return [p.pid for p in _members(root_pid, pgid, marker)]
+
+
+async def kill_tree(
+    root_pid: int | None, pgid: int | None = None, marker: str | None = None, grace: float = 3.0
+) -> None:
+    """SIGTERM the tree, group and marked processes; SIGKILL what is left after ``grace``."""
+    with anyio.CancelScope(shield=True):
+        procs = await anyio.to_thread.run_sync(_members, root_pid, pgid, marker)
+        if not procs:
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for proc in procs:
+                with contextlib.suppress(psutil.Error):
+                    proc.send_signal(sig)
+            if sig == signal.SIGKILL:
+                break
+            _, procs = await anyio.to_thread.run_sync(
+                lambda ps=procs: psutil.wait_procs(ps, timeout=grace)
+            )
+            procs = [p for p in procs if _alive(p)]
+            if not procs:
+                return
+        await anyio.to_thread.run_sync(lambda ps=procs: psutil.wait_procs(ps, timeout=grace))

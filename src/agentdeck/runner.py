@@ -1,0 +1,179 @@
+"""One agent turn: start the adapter, persist its events in batches, enforce timeout/cancel.
+
+The adapter emits events synchronously into an in-memory stream; this module drains
+whatever is ready into one transaction (task row + events), then publishes. Parsing
+and writing overlap, and a long stream only ever appends.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from anyio.abc import ObjectReceiveStream
+
+from agentdeck.agents.base import Agent, TurnRequest
+from agentdeck.bus import Bus, Change
+from agentdeck.model import EventKind, NewEvent, Task, now
+from agentdeck.store import Store
+
+MAX_BATCH = 2_000
+# The task columns a running turn owns; the engine owns the rest.
+SUMMARY_COLUMNS = (
+    "session_id",
+    "result_text",
+    "cost_usd",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_creation_tokens",
+    "num_turns",
+    "duration_ms",
+    "updated_at",
+)
+
+
+@dataclass
+class TurnControl:
+    """Handle on a running turn: the engine cancels it with a reason."""
+
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    reason: str | None = None
+    done: anyio.Event = field(default_factory=anyio.Event)
+
+    def cancel(self, reason: str) -> None:
+        self.reason = self.reason or reason
+        self.scope.cancel()
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    success: bool
+    error: str | None = None
+    cancelled: bool = False
+    timed_out: bool = False
+
+
+class _Summary:
+    """Folds a turn's events into the task's summary fields."""
+
+    def __init__(self, task: Task, resumed: bool) -> None:
+        self.task = task
+        self.cost_before = task.cost_usd
+        self.resumed = resumed
+        self.finished: dict[str, Any] | None = None
+
+    def apply(self, event: NewEvent) -> None:
+        task, data = self.task, event.data
+        if event.kind == EventKind.SESSION and data.get("session_id"):
+            task.session_id = data["session_id"]
+        elif event.kind == EventKind.USAGE:
+            task.input_tokens += int(data.get("input_tokens", 0))
+            task.output_tokens += int(data.get("output_tokens", 0))
+            task.cache_read_tokens += int(data.get("cache_read_tokens", 0))
+            task.cache_creation_tokens += int(data.get("cache_creation_tokens", 0))
+            cost = float(data.get("cost_usd") or 0.0)
+            if data.get("cost_is_session_total") and self.resumed:
+                task.cost_usd = max(self.cost_before, cost)
+            else:
+                task.cost_usd = self.cost_before + cost
+        elif event.kind == EventKind.TURN_FINISHED:
+            self.finished = data
+            if data.get("result_text") is not None:
+                task.result_text = data["result_text"]
+            task.num_turns += int(data.get("num_turns") or 0)
+            task.duration_ms += int(data.get("duration_ms") or 0)
+            if data.get("session_id"):
+                task.session_id = data["session_id"]
+
+
+class TurnRunner:
+    """Runs turns for the engine."""
+
+    def __init__(self, store: Store, bus: Bus) -> None:
+        self.store = store
+        self.bus = bus
+
+    async def run(
+        self,
+        agent: Agent,
+        task: Task,
+        request: TurnRequest,
+        timeout: float,
+        control: TurnControl,
+    ) -> TurnOutcome:
+        """Run ``request`` to its end; ``task`` is updated and saved as events arrive."""
+        send, receive = anyio.create_memory_object_stream[NewEvent](math.inf)
+        summary = _Summary(task, resumed=request.resume_session_id is not None)
+
+        finished_sent = False
+
+        def emit(event: NewEvent) -> None:
+            nonlocal finished_sent
+            finished_sent = finished_sent or event.kind == EventKind.TURN_FINISHED
+            send.send_nowait(event)
+
+        async def produce() -> None:
+            async with send:
+                error: str | None = None
+                with control.scope, anyio.move_on_after(timeout) as deadline:
+                    try:
+                        await agent.run(request, emit)
+                    except Exception as exc:  # an adapter bug must not take the engine down
+                        error = f"agentdeck: the {agent.name} adapter failed: {exc!r}"
+                if finished_sent:
+                    return
+                timed_out = deadline.cancelled_caught
+                if timed_out:
+                    error = f"timed out after {timeout:g} s; the agent was stopped"
+                elif control.scope.cancel_called:
+                    error = control.reason or "cancelled"
+                send.send_nowait(
+                    NewEvent(
+                        EventKind.TURN_FINISHED,
+                        {
+                            "success": False,
+                            "error": error or "the agent ended without reporting a result",
+                            "cancelled": control.scope.cancel_called and not timed_out,
+                            "timed_out": timed_out,
+                        },
+                        request.turn,
+                    )
+                )
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(produce)
+            await self._persist(task, receive, summary)
+
+        finished = summary.finished or {}
+        success = bool(finished.get("success"))
+        return TurnOutcome(
+            success,
+            None if success else str(finished.get("error") or "failed"),
+            cancelled=bool(finished.get("cancelled")),
+            timed_out=bool(finished.get("timed_out")),
+        )
+
+    async def _persist(
+        self, task: Task, receive: ObjectReceiveStream[NewEvent], summary: _Summary
+    ) -> None:
+        async with receive:
+            while True:
+                try:
+                    batch = [await receive.receive()]
+                except anyio.EndOfStream:
+                    return
+                while len(batch) < MAX_BATCH:
+                    try:
+                        batch.append(receive.receive_nowait())
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                for event in batch:
+                    summary.apply(event)
+                task.updated_at = now()
+                with anyio.CancelScope(shield=True):
+                    stored = await self.store.save(task, batch, SUMMARY_COLUMNS)
+                self.bus.publish(Change(task.id, "updated", None, stored[-1].seq))
+

@@ -1,0 +1,351 @@
+"""The one place that speaks SQL: tasks and their append-only events in SQLite (WAL).
+
+Each write is one transaction; events get a per-task, gap-free ``seq`` inside the
+same transaction that updates the task row, so a reader after a notification
+always sees a consistent task. Appending never rewrites earlier rows.
+All public methods are async and run the blocking SQLite work in a worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio.to_thread
+
+from agentdeck.model import Event, NewEvent, Task, TaskStatus
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE tasks (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        status TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        project_path TEXT NOT NULL,
+        cwd TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        model TEXT,
+        max_turns INTEGER,
+        permission_mode TEXT NOT NULL,
+        timeout_seconds REAL NOT NULL,
+        session_id TEXT,
+        result_text TEXT,
+        error TEXT,
+        cost_usd REAL NOT NULL DEFAULT 0,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+        cache_creation_tokens INTEGER NOT NULL DEFAULT 0,
+        num_turns INTEGER NOT NULL DEFAULT 0,
+        turns INTEGER NOT NULL DEFAULT 0,
+        duration_ms INTEGER NOT NULL DEFAULT 0,
+        queue TEXT NOT NULL DEFAULT '[]',
+        started_at TEXT,
+        ended_at TEXT,
+        last_seq INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX tasks_status ON tasks(status);
+    CREATE INDEX tasks_session ON tasks(session_id);
+    CREATE INDEX tasks_created ON tasks(created_at, id);
+    CREATE TABLE events (
+        task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        ts TEXT NOT NULL,
+        turn INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (task_id, seq)
+    ) WITHOUT ROWID;
+    """,
+}
+
+_TASK_FIELDS = [f.name for f in fields(Task)]
+_DATETIME_FIELDS = {"created_at", "updated_at", "started_at", "ended_at"}
+
+
+def _task_row(task: Task) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for name in _TASK_FIELDS:
+        value = getattr(task, name)
+        if name in _DATETIME_FIELDS:
+            value = value.isoformat() if value else None
+        elif name == "queue":
+            value = json.dumps(value)
+        elif name == "status":
+            value = str(value)
+        row[name] = value
+    return row
+
+
+def _task_from_row(row: sqlite3.Row) -> Task:
+    values: dict[str, Any] = {}
+    for name in _TASK_FIELDS:
+        value = row[name]
+        if name in _DATETIME_FIELDS:
+            value = datetime.fromisoformat(value) if value else None
+        elif name == "queue":
+            value = json.loads(value)
+        elif name == "status":
+            value = TaskStatus(value)
+        values[name] = value
+    return Task(**values)
+
+
+def _event_from_row(row: sqlite3.Row) -> Event:
+    return Event(
+        task_id=row["task_id"],
+        seq=row["seq"],
+        ts=datetime.fromisoformat(row["ts"]),
+        turn=row["turn"],
+        kind=row["kind"],
+        data=json.loads(row["data"]),
+    )
+
+
+class Store:
+    """SQLite-backed task and event store."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+
+    # -- plumbing -------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.path} has schema version {version}, newer than this agentdeck "
+                f"({SCHEMA_VERSION}); upgrade agentdeck"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            # executescript commits on its own, so the script carries its transaction.
+            self._db.executescript(
+                f"BEGIN IMMEDIATE; {_MIGRATIONS[target]}; PRAGMA user_version={target}; COMMIT;"
+            )
+
+    def _transaction(self) -> _Tx:
+        return _Tx(self._db)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        def locked() -> T:
+            with self._lock:
+                return fn(*args)
+
+        return await anyio.to_thread.run_sync(locked)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- tasks ----------------------------------------------------------------------
+
+    async def insert_task(self, task: Task, events: Sequence[NewEvent] = ()) -> list[Event]:
+        return await self._run(self._insert_task, task, events)
+
+    def _insert_task(self, task: Task, events: Sequence[NewEvent]) -> list[Event]:
+        row = _task_row(task)
+        cols = ", ".join(row)
+        marks = ", ".join(f":{c}" for c in row)
+        with self._transaction():
+            self._db.execute(f"INSERT INTO tasks ({cols}) VALUES ({marks})", row)
+            return self._append(task.id, events)
+
+    async def save(
+        self, task: Task, events: Sequence[NewEvent] = (), columns: Iterable[str] | None = None
+    ) -> list[Event]:
+        """Write the task's ``columns`` (default: all) and append ``events``, atomically.
+
+        Writers name the columns they own, so concurrent writers (the engine's
+        status changes, a turn's running summary) never undo each other.
+        """
+        return await self._run(self._save, task, events, columns)
+
+    def _save(
+        self, task: Task, events: Sequence[NewEvent], columns: Iterable[str] | None
+    ) -> list[Event]:
+        row = _task_row(task)
+        names = [c for c in (columns or row) if c != "id"]
+        unknown = set(names) - set(row)
+        if unknown:
+            raise ValueError(f"unknown task columns {sorted(unknown)}")
+        sets = ", ".join(f"{c} = :{c}" for c in names)
+        with self._transaction():
+            cur = self._db.execute(f"UPDATE tasks SET {sets} WHERE id = :id", row)
+            if cur.rowcount != 1:
+                raise KeyError(task.id)
+            return self._append(task.id, events)
+
+    async def append(self, task_id: str, events: Sequence[NewEvent]) -> list[Event]:
+        """Append events without touching the task's other fields."""
+        return await self._run(self._append_tx, task_id, events)
+
+    def _append_tx(self, task_id: str, events: Sequence[NewEvent]) -> list[Event]:
+        with self._transaction():
+            return self._append(task_id, events)
+
+    def _append(self, task_id: str, events: Sequence[NewEvent]) -> list[Event]:
+        if not events:
+            return []
+        last = self._db.execute(
+            "UPDATE tasks SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq",
+            (len(events), task_id),
+        ).fetchone()
+        if last is None:
+            raise KeyError(task_id)
+        first = last[0] - len(events) + 1
+        stored = [
+            Event(task_id, first + i, e.ts, e.turn, e.kind, e.data) for i, e in enumerate(events)
+        ]
+        self._db.executemany(
+            "INSERT INTO events (task_id, seq, ts, turn, kind, data) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (e.task_id, e.seq, e.ts.isoformat(), e.turn, e.kind, json.dumps(e.data))
+                for e in stored
+            ],
+        )
+        return stored
+
+    async def get(self, task_id: str) -> Task | None:
+        return await self._run(self._get, task_id)
+
+    def _get(self, task_id: str) -> Task | None:
+        row = self._db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        return _task_from_row(row) if row else None
+
+    async def find_by_session(self, session_id: str) -> Task | None:
+        """The newest task whose agent session id is ``session_id``."""
+        return await self._run(self._find_by_session, session_id)
+
+    def _find_by_session(self, session_id: str) -> Task | None:
+        row = self._db.execute(
+            "SELECT * FROM tasks WHERE session_id = ? ORDER BY created_at DESC LIMIT 1",
+            (session_id,),
+        ).fetchone()
+        return _task_from_row(row) if row else None
+
+    async def list(
+        self,
+        *,
+        statuses: Iterable[TaskStatus] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        oldest_first: bool = False,
+    ) -> list[Task]:
+        return await self._run(self._list, list(statuses or []), limit, offset, oldest_first)
+
+    def _list(
+        self, statuses: list[TaskStatus], limit: int | None, offset: int, oldest_first: bool
+    ) -> list[Task]:
+        where = ""
+        params: list[Any] = []
+        if statuses:
+            where = f"WHERE status IN ({', '.join('?' * len(statuses))})"
+            params.extend(str(s) for s in statuses)
+        order = "ASC" if oldest_first else "DESC"
+        sql = f"SELECT * FROM tasks {where} ORDER BY created_at {order}, id {order}"
+        sql += " LIMIT ? OFFSET ?"
+        params.extend([-1 if limit is None else limit, offset])
+        return [_task_from_row(r) for r in self._db.execute(sql, params)]
+
+    async def count_by_status(self) -> dict[str, int]:
+        return await self._run(self._count_by_status)
+
+    def _count_by_status(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT status, COUNT(*) FROM tasks GROUP BY status")
+        return {r[0]: r[1] for r in rows}
+
+    async def delete(self, task_id: str) -> bool:
+        return await self._run(self._delete, task_id)
+
+    def _delete(self, task_id: str) -> bool:
+        with self._transaction():
+            return self._db.execute("DELETE FROM tasks WHERE id = ?", (task_id,)).rowcount == 1
+
+    # -- events ---------------------------------------------------------------------
+
+    async def events(
+        self,
+        task_id: str,
+        *,
+        after_seq: int = 0,
+        limit: int | None = None,
+        kinds: Iterable[str] | None = None,
+    ) -> list[Event]:
+        return await self._run(self._events, task_id, after_seq, limit, list(kinds or []))
+
+    def _events(
+        self, task_id: str, after_seq: int, limit: int | None, kinds: list[str]
+    ) -> list[Event]:
+        sql = "SELECT * FROM events WHERE task_id = ? AND seq > ?"
+        params: list[Any] = [task_id, after_seq]
+        if kinds:
+            sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
+            params.extend(kinds)
+        sql += " ORDER BY seq LIMIT ?"
+        params.append(-1 if limit is None else limit)
+        return [_event_from_row(r) for r in self._db.execute(sql, params)]
+
+    async def last_events(self, task_id: str, n: int, kinds: Iterable[str]) -> list[Event]:
+        """The newest ``n`` events of the given kinds, oldest first."""
+        return await self._run(self._last_events, task_id, n, list(kinds))
+
+    def _last_events(self, task_id: str, n: int, kinds: list[str]) -> list[Event]:
+        sql = (
+            f"SELECT * FROM events WHERE task_id = ? AND kind IN ({', '.join('?' * len(kinds))})"
+            " ORDER BY seq DESC LIMIT ?"
+        )
+        rows = self._db.execute(sql, [task_id, *kinds, n]).fetchall()
+        return [_event_from_row(r) for r in reversed(rows)]
+
+    async def count_events(self, task_id: str | None = None, kinds: Iterable[str] = ()) -> int:
+        return await self._run(self._count_events, task_id, list(kinds))
+
+    def _count_events(self, task_id: str | None, kinds: list[str]) -> int:
+        sql = "SELECT COUNT(*) FROM events WHERE 1=1"
+        params: list[Any] = []
+        if task_id is not None:
+            sql += " AND task_id = ?"
+            params.append(task_id)
+        if kinds:
+            sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
+            params.extend(kinds)
+        return int(self._db.execute(sql, params).fetchone()[0])
+
+
+class _Tx:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on error)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
