@@ -51,9 +51,7 @@ async def test_create_update_end_with_live_updates(
 
         # update_task continues the same conversation (resume): the model sees turn 1.
         before = len(fake_model.message_requests())
-        updated = await call(
-            client, "update_task", id=task_id, instructions="SAY second turn here"
-        )
+        updated = await call(client, "update_task", id=task_id, instructions="SAY second turn here")
         assert updated["status"] == "success", updated
         assert updated["result"]["instructions_sent"] is True
         task = await wait_status(client, task_id, {"waiting", "failed"})
@@ -137,8 +135,10 @@ async def test_legacy_era_subscribe_receives_updates(
             received.append(str(message.params.uri))
             got.set()
 
-    async with serve(settings) as srv, Client(srv.url, mode="legacy",
-                                              message_handler=on_message) as client:
+    async with (
+        serve(settings) as srv,
+        Client(srv.url, mode="legacy", message_handler=on_message) as client,
+    ):
         created = await call(client, "create_task", title="Hi", instructions="SAY hello")
         task_id = created["result"]["task_id"]
         await client.session.subscribe_resource(f"task://{task_id}")

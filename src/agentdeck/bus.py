@@ -18,7 +18,10 @@ import anyio
 
 @dataclass(frozen=True)
 class Change:
-    """Task ``task_id`` was created, updated or deleted; ``status`` is set when it may have changed."""
+    """Task ``task_id`` was created, updated or deleted.
+
+    ``status`` is set when the status may have changed (None: only new events).
+    """
 
     task_id: str
     what: Literal["created", "updated", "deleted"]

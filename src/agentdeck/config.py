@@ -125,7 +125,9 @@ def load_settings(
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
-        raise ConfigError(f"invalid configuration ({config_file} / AGENTDECK_*): {problems}") from exc
+        raise ConfigError(
+            f"invalid configuration ({config_file} / AGENTDECK_*): {problems}"
+        ) from exc
     for root in settings.roots:
         if not root.is_dir():
             raise ConfigError(f"allowed project root {root} is not an existing directory")

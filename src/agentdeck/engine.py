@@ -21,7 +21,7 @@ from agentdeck.bus import Bus, Change
 from agentdeck.config import PermissionMode, Settings
 from agentdeck.errors import InvalidInput, InvalidTransition, NotFound, ProjectNotAllowed
 from agentdeck.model import EventKind, NewEvent, Task, TaskStatus, can_transition, new_task_id, now
-from agentdeck.proctree import MARKER_VAR
+from agentdeck.proctree import MARKER_VAR, kill_tree
 from agentdeck.runner import TurnControl, TurnRunner
 from agentdeck.store import Store
 
@@ -86,14 +86,18 @@ class TaskEngine:
                     await self._wakeup.wait()
                     self._wakeup = anyio.Event()
             finally:
+                # Turns cut by shutdown stay in_progress; the next start marks them
+                # interrupted, exactly as after a crash.
                 self._tg = None
-                for control in self._running.values():
-                    control.cancel("agentdeck is shutting down")
 
     async def recover(self) -> list[Task]:
         """Tasks whose turn was cut by a crash become ``interrupted`` (resumable)."""
-        cut = await self.store.list(statuses=[TaskStatus.IN_PROGRESS, TaskStatus.INPUT_REQUIRED])
+        cut = await self.store.list_tasks(
+            statuses=[TaskStatus.IN_PROGRESS, TaskStatus.INPUT_REQUIRED]
+        )
         for task in cut:
+            # An agent that outlived a crashed server has nobody reading it: stop it.
+            await kill_tree(None, marker=task.id)
             finished = NewEvent(
                 EventKind.TURN_FINISHED,
                 {
@@ -173,8 +177,10 @@ class TaskEngine:
                 {"field": "permission_mode", "accepted": list(PERMISSION_MODES)},
             )
         timeout = self.settings.timeout_seconds if timeout_seconds is None else timeout_seconds
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not (
-            0 < timeout <= TIMEOUT_LIMIT
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not (0 < timeout <= TIMEOUT_LIMIT)
         ):
             raise InvalidInput(
                 f"timeout_seconds must be a number above 0 and at most {TIMEOUT_LIMIT:g}",
@@ -220,8 +226,10 @@ class TaskEngine:
                 return task, False
             note = NewEvent(
                 EventKind.LOG,
-                {"text": "instructions queued: they run after the current turn",
-                 "queued": len(task.queue)},
+                {
+                    "text": "instructions queued: they run after the current turn",
+                    "queued": len(task.queue),
+                },
                 task.turns,
             )
             await self._save(task, [note])
@@ -267,8 +275,9 @@ class TaskEngine:
             path = self.settings.project
         else:
             if not isinstance(project_path, str) or not project_path.strip():
-                raise InvalidInput("project_path must be a non-empty string",
-                                   {"field": "project_path"})
+                raise InvalidInput(
+                    "project_path must be a non-empty string", {"field": "project_path"}
+                )
             path = Path(project_path).expanduser()
             if not path.is_absolute():
                 path = self.settings.project / path
@@ -281,8 +290,9 @@ class TaskEngine:
                 {"project_path": str(path), "allowed_roots": [str(r) for r in roots]},
             )
         if not path.is_dir():
-            raise InvalidInput(f"project path {path} is not an existing directory",
-                               {"field": "project_path"})
+            raise InvalidInput(
+                f"project path {path} is not an existing directory", {"field": "project_path"}
+            )
         return path
 
     async def _save(self, task: Task, events: Sequence[NewEvent]) -> Task:
@@ -305,7 +315,8 @@ class TaskEngine:
                 {"id": task.id, "status": str(task.status), "to": str(to)},
             )
         change = NewEvent(
-            EventKind.STATUS, {"from": str(task.status), "to": str(to), "reason": reason},
+            EventKind.STATUS,
+            {"from": str(task.status), "to": str(to), "reason": reason},
             task.turns,
         )
         task.status = to
@@ -316,7 +327,7 @@ class TaskEngine:
         free = self.settings.max_running - len(self._running)
         if free <= 0 or self._tg is None:
             return
-        pending = await self.store.list(statuses=[TaskStatus.PENDING], oldest_first=True)
+        pending = await self.store.list_tasks(statuses=[TaskStatus.PENDING], oldest_first=True)
         for task in pending:
             if free <= 0:
                 break

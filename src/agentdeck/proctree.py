@@ -44,7 +44,7 @@ def _members(root_pid: int | None, pgid: int | None, marker: str | None) -> list
 
 def _alive(proc: psutil.Process) -> bool:
     try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
     except psutil.Error:
         return False
 
@@ -70,10 +70,13 @@ async def kill_tree(
                     proc.send_signal(sig)
             if sig == signal.SIGKILL:
                 break
-            _, procs = await anyio.to_thread.run_sync(
-                lambda ps=procs: psutil.wait_procs(ps, timeout=grace)
-            )
-            procs = [p for p in procs if _alive(p)]
+            procs = await anyio.to_thread.run_sync(_wait, procs, grace)
             if not procs:
                 return
-        await anyio.to_thread.run_sync(lambda ps=procs: psutil.wait_procs(ps, timeout=grace))
+        await anyio.to_thread.run_sync(_wait, procs, grace)
+
+
+def _wait(procs: list[psutil.Process], grace: float) -> list[psutil.Process]:
+    """Wait up to ``grace`` seconds for ``procs`` to end; return the live ones."""
+    _, alive = psutil.wait_procs(procs, timeout=grace)
+    return [p for p in alive if _alive(p)]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-from anyio.abc import ObjectReceiveStream
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from agentdeck.agents.base import Agent, TurnRequest
 from agentdeck.bus import Bus, Change
@@ -101,7 +101,7 @@ class TurnRunner:
         agent: Agent,
         task: Task,
         request: TurnRequest,
-        timeout: float,
+        time_limit: float,
         control: TurnControl,
     ) -> TurnOutcome:
         """Run ``request`` to its end; ``task`` is updated and saved as events arrive."""
@@ -118,7 +118,7 @@ class TurnRunner:
         async def produce() -> None:
             async with send:
                 error: str | None = None
-                with control.scope, anyio.move_on_after(timeout) as deadline:
+                with control.scope, anyio.move_on_after(time_limit) as deadline:
                     try:
                         await agent.run(request, emit)
                     except Exception as exc:  # an adapter bug must not take the engine down
@@ -127,7 +127,7 @@ class TurnRunner:
                     return
                 timed_out = deadline.cancelled_caught
                 if timed_out:
-                    error = f"timed out after {timeout:g} s; the agent was stopped"
+                    error = f"timed out after {time_limit:g} s; the agent was stopped"
                 elif control.scope.cancel_called:
                     error = control.reason or "cancelled"
                 send.send_nowait(
@@ -157,7 +157,7 @@ class TurnRunner:
         )
 
     async def _persist(
-        self, task: Task, receive: ObjectReceiveStream[NewEvent], summary: _Summary
+        self, task: Task, receive: MemoryObjectReceiveStream[NewEvent], summary: _Summary
     ) -> None:
         async with receive:
             while True:
@@ -176,4 +176,3 @@ class TurnRunner:
                 with anyio.CancelScope(shield=True):
                     stored = await self.store.save(task, batch, SUMMARY_COLUMNS)
                 self.bus.publish(Change(task.id, "updated", None, stored[-1].seq))
-

@@ -249,7 +249,7 @@ class Store:
         ).fetchone()
         return _task_from_row(row) if row else None
 
-    async def list(
+    async def list_tasks(
         self,
         *,
         statuses: Iterable[TaskStatus] | None = None,
@@ -257,9 +257,9 @@ class Store:
         offset: int = 0,
         oldest_first: bool = False,
     ) -> list[Task]:
-        return await self._run(self._list, list(statuses or []), limit, offset, oldest_first)
+        return await self._run(self._list_tasks, list(statuses or []), limit, offset, oldest_first)
 
-    def _list(
+    def _list_tasks(
         self, statuses: list[TaskStatus], limit: int | None, offset: int, oldest_first: bool
     ) -> list[Task]:
         where = ""

@@ -17,9 +17,8 @@ ALIASES = {
 
 def build_agents(settings: Settings) -> dict[str, Agent]:
     """One adapter per configured agent, keyed by its canonical name."""
-    return {
-        "claude": ClaudeAgent(cli_path=settings.claude.cli_path, default_model=settings.claude.model)
-    }
+    claude = settings.claude
+    return {"claude": ClaudeAgent(cli_path=claude.cli_path, default_model=claude.model)}
 
 
 def canonical_agent(name: str, agents: dict[str, Agent]) -> str:

@@ -229,8 +229,14 @@ class ClaudeAgent:
                         emit(event)
             except ProcessError as exc:
                 if not finished:
-                    emit(_failure(request, f"Claude Code exited with code {exc.exit_code}",
-                                  stderr_tail, exc.exit_code))
+                    emit(
+                        _failure(
+                            request,
+                            f"Claude Code exited with code {exc.exit_code}",
+                            stderr_tail,
+                            exc.exit_code,
+                        )
+                    )
                     finished = True
             except CLINotFoundError as exc:
                 emit(_failure(request, f"Claude Code is not available: {exc}", stderr_tail))
@@ -248,7 +254,7 @@ class ClaudeAgent:
 
     async def probe(self) -> AgentInfo:
         cli = self._cli()
-        if not cli or not Path(cli).exists():
+        if not cli or not await anyio.Path(cli).exists():
             return AgentInfo(
                 self.name,
                 available=False,
@@ -261,8 +267,13 @@ class ClaudeAgent:
                 result = await anyio.run_process([cli, "--version"], check=False)
             version = result.stdout.decode(errors="replace").strip().split(" ")[0] or None
             if result.returncode != 0:
-                return AgentInfo(self.name, False, version, cli,
-                                 f"`{cli} --version` exited with {result.returncode}")
+                return AgentInfo(
+                    self.name,
+                    False,
+                    version,
+                    cli,
+                    f"`{cli} --version` exited with {result.returncode}",
+                )
         except (OSError, TimeoutError) as exc:
             return AgentInfo(self.name, False, None, cli, f"cannot start {cli}: {exc}")
         return AgentInfo(

@@ -95,8 +95,9 @@ def raw_tool(
     annotations: ToolAnnotations,
 ) -> Tool:
     """A tool whose handler gets ``(arguments: dict, ctx)`` and returns an envelope."""
-    tool = Tool.from_function(fn, name=name, description=description, annotations=annotations,
-                              context_kwarg="ctx")
+    tool = Tool.from_function(
+        fn, name=name, description=description, annotations=annotations, context_kwarg="ctx"
+    )
     tool.fn_metadata = FuncMetadata(arg_model=_RawArguments, output_model=Envelope)
     tool.parameters = input_schema
     return tool

@@ -50,7 +50,7 @@ async def status_document(engine: TaskEngine) -> dict[str, Any]:
 
 
 async def tasks_document(engine: TaskEngine) -> dict[str, Any]:
-    tasks = await engine.store.list(limit=TASK_LIST_LIMIT)
+    tasks = await engine.store.list_tasks(limit=TASK_LIST_LIMIT)
     total = sum((await engine.store.count_by_status()).values())
     return {
         "count": total,
@@ -123,7 +123,7 @@ def install_resources(server: MCPServer, engine: TaskEngine) -> None:
     ) -> ListResourcesResult:
         offset = _offset(params.cursor if params else None)
         static: list[Resource] = list(await server.list_resources()) if offset == 0 else []
-        tasks = await engine.store.list(limit=PAGE_SIZE + 1, offset=offset)
+        tasks = await engine.store.list_tasks(limit=PAGE_SIZE + 1, offset=offset)
         entries = [
             Resource(
                 uri=f"task://{t.id}",

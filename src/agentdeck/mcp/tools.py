@@ -230,8 +230,11 @@ def build_tools(engine: TaskEngine) -> list[Tool]:
             ),
             input_schema=_schema(CreateTaskArgs, create_aliases),
             annotations=ToolAnnotations(
-                title="Create task", readOnlyHint=False, destructiveHint=False,
-                idempotentHint=False, openWorldHint=True,
+                title="Create task",
+                read_only_hint=False,
+                destructive_hint=False,
+                idempotent_hint=False,
+                open_world_hint=True,
             ),
         ),
         raw_tool(
@@ -245,8 +248,11 @@ def build_tools(engine: TaskEngine) -> list[Tool]:
             ),
             input_schema=_schema(UpdateTaskArgs, ref_aliases),
             annotations=ToolAnnotations(
-                title="Continue task", readOnlyHint=False, destructiveHint=False,
-                idempotentHint=False, openWorldHint=True,
+                title="Continue task",
+                read_only_hint=False,
+                destructive_hint=False,
+                idempotent_hint=False,
+                open_world_hint=True,
             ),
         ),
         raw_tool(
@@ -259,8 +265,11 @@ def build_tools(engine: TaskEngine) -> list[Tool]:
             ),
             input_schema=_schema(EndTaskArgs, ref_aliases),
             annotations=ToolAnnotations(
-                title="End task", readOnlyHint=False, destructiveHint=True,
-                idempotentHint=False, openWorldHint=False,
+                title="End task",
+                read_only_hint=False,
+                destructive_hint=True,
+                idempotent_hint=False,
+                open_world_hint=False,
             ),
         ),
     ]

@@ -1,0 +1,134 @@
+"""Bad input to every core tool: a clear error envelope (isError, error.type), nothing changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from agentdeck.config import Settings
+from conftest import call, read_json, serve
+
+pytestmark = pytest.mark.anyio
+
+
+async def _task_count(client: Client) -> int:
+    return int((await read_json(client, "agent://tasks"))["count"])
+
+
+@pytest.mark.parametrize(
+    ("arguments", "kind", "phrase"),
+    [
+        ({"instructions": "x"}, "validation_error", "title is required"),
+        ({"title": "t"}, "validation_error", "instructions is required"),
+        ({"title": "", "instructions": "x"}, "validation_error", "title"),
+        ({"title": "   ", "instructions": "x"}, "validation_error", "title must not be empty"),
+        ({"title": "t", "instructions": ""}, "validation_error", "instructions"),
+        ({"title": "t" * 256, "instructions": "x"}, "validation_error", "at most 255"),
+        ({"title": "t", "instructions": "x" * 10_001}, "validation_error", "at most 10000"),
+        ({"title": 5, "instructions": "x"}, "validation_error", "title"),
+        (
+            {"title": "t", "instructions": "x", "colour": "red"},
+            "validation_error",
+            "unknown argument 'colour'",
+        ),
+        (
+            {"title": "t", "instructions": "x", "agent": "nope"},
+            "validation_error",
+            "unknown agent 'nope'",
+        ),
+        ({"title": "t", "instructions": "x", "max_turns": 0}, "validation_error", "max_turns"),
+        ({"title": "t", "instructions": "x", "max_turns": "3"}, "validation_error", "max_turns"),
+        (
+            {"title": "t", "instructions": "x", "permission_mode": "yolo"},
+            "validation_error",
+            "permission_mode",
+        ),
+        (
+            {"title": "t", "instructions": "x", "timeout_seconds": -1},
+            "validation_error",
+            "timeout_seconds",
+        ),
+        (
+            {"title": "t", "instructions": "x", "project_path": "/"},
+            "project_not_allowed",
+            "outside the allowed roots",
+        ),
+        (
+            {"title": "t", "instructions": "x", "project_path": "../.."},
+            "project_not_allowed",
+            "outside the allowed roots",
+        ),
+        (
+            {"title": "t", "instructions": "x", "project_path": "missing-dir"},
+            "validation_error",
+            "not an existing directory",
+        ),
+    ],
+)
+async def test_create_task_refuses_bad_input(
+    settings: Settings, arguments: dict[str, Any], kind: str, phrase: str
+) -> None:
+    async with serve(settings) as srv, Client(srv.url) as client:
+        result = await call(client, "create_task", **arguments)
+        assert result["isError"] is True
+        assert result["status"] == "error"
+        assert result["error"]["type"] == kind, result
+        assert phrase in result["message"], result["message"]
+        assert await _task_count(client) == 0
+
+
+async def test_refusal_says_what_is_accepted(settings: Settings) -> None:
+    async with serve(settings) as srv, Client(srv.url) as client:
+        result = await call(client, "create_task", title="t", instructions="x", colour="red")
+        assert "accepted arguments: title, instructions" in result["message"]
+
+
+@pytest.mark.parametrize("tool", ["update_task", "end_task"])
+async def test_unknown_task_id(settings: Settings, tool: str) -> None:
+    extra = {"instructions": "more"} if tool == "update_task" else {}
+    async with serve(settings) as srv, Client(srv.url) as client:
+        result = await call(client, tool, id="t-doesnotexist", **extra)
+        assert result["isError"] is True
+        assert result["error"]["type"] == "not_found"
+        assert "t-doesnotexist" in result["message"]
+        missing = await call(client, tool, **extra)
+        assert missing["error"]["type"] == "validation_error"
+        assert "id is required" in missing["message"]
+
+
+async def test_update_or_end_a_completed_task_is_refused(settings: Settings, project: Path) -> None:
+    async with serve(settings) as srv, Client(srv.url) as client:
+        engine = srv.deck.engine
+        task = await engine.create("t", "SAY hi")
+        await engine.cancel(task.id)  # never ran: cancelled at once
+        events_before = await srv.deck.store.count_events(task.id)
+
+        updated = await call(client, "update_task", task_id=task.id, instructions="again")
+        assert updated["isError"] is True
+        assert updated["error"]["type"] == "invalid_state"
+        assert "cancelled" in updated["message"] and "create a new task" in updated["message"]
+
+        ended = await call(client, "end_task", id=task.id)
+        assert ended["error"]["type"] == "invalid_state"
+        assert "already cancelled" in ended["message"]
+
+        assert (await read_json(client, f"task://{task.id}"))["status"] == "cancelled"
+        assert await srv.deck.store.count_events(task.id) == events_before
+
+
+async def test_update_task_refuses_oversized_instructions(settings: Settings) -> None:
+    async with serve(settings) as srv, Client(srv.url) as client:
+        task = await srv.deck.engine.create("t", "SAY hi")
+        result = await call(client, "update_task", process=task.id, instructions="x" * 10_001)
+        assert result["error"]["type"] == "validation_error"
+        stored = await srv.deck.store.get(task.id)
+        assert stored is not None and "x" * 10_001 not in stored.queue
+
+
+async def test_unknown_task_resource_is_an_error(settings: Settings) -> None:
+    async with serve(settings) as srv, Client(srv.url) as client:
+        with pytest.raises(Exception, match="no task with id"):
+            await client.read_resource("task://t-nope")

@@ -1,0 +1,114 @@
+"""A real `agentdeck serve` process killed mid-turn, then restarted on the same state dir."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+from mcp import Client
+
+from agentdeck.proctree import alive_members
+from conftest import call, read_json, wait_status, wait_until
+from fakes.fake_anthropic import FakeAnthropic
+
+pytestmark = [pytest.mark.anyio, pytest.mark.real_agent]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def agentdeck_serve(
+    home: Path, project: Path, log: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = _free_port()
+    env = {**os.environ, "AGENTDECK_HOME": str(home), "AGENTDECK_ROOTS": str(project)}
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agentdeck", "serve", "--port", str(port)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+async def test_killed_server_leaves_interrupted_task_that_resumes(
+    tmp_path: Path, project: Path, agent_env: dict[str, str], fake_model: FakeAnthropic
+) -> None:
+    home = tmp_path / "state"
+    log = tmp_path / "server.log"
+    with agentdeck_serve(home, project, log) as (base, proc):
+        await wait_until(lambda: _healthy(base), timeout=30)
+        async with Client(f"{base}/mcp") as client:
+            done = await call(client, "create_task", title="First", instructions="SAY one")
+            done_id = done["result"]["task_id"]
+            await wait_status(client, done_id, {"waiting"})
+            created = await call(
+                client,
+                "create_task",
+                title="Long",
+                instructions="WRITE notes.txt started\n"
+                "BASH python3 -c 'import time; time.sleep(300)'",
+            )
+            task_id = created["result"]["task_id"]
+            await wait_until(lambda: len(alive_members(None, marker=task_id)) >= 3, timeout=60)
+            before = await read_json(client, f"task://{task_id}")
+            before_done = await read_json(client, f"task://{done_id}")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    assert before["status"] == "in_progress"
+    session_id = before["session_id"]
+    assert session_id
+
+    with agentdeck_serve(home, project, log) as (base, _proc):
+        await wait_until(lambda: _healthy(base), timeout=30)
+        # The orphaned agent (and its sleeping child) were stopped at start-up.
+        assert alive_members(None, marker=task_id) == []
+        async with Client(f"{base}/mcp") as client:
+            after = await read_json(client, f"task://{task_id}")
+            assert after["status"] == "interrupted"
+            assert after["session_id"] == session_id
+            # Everything recorded before the crash is still there, unchanged.
+            assert after["logs"][: len(before["logs"])] == before["logs"]
+            assert after["tool_invocations"][0] == before["tool_invocations"][0]
+            after_done = await read_json(client, f"task://{done_id}")
+            assert after_done == {
+                **before_done,
+                "duration_seconds": after_done["duration_seconds"],
+                "duration_human": after_done["duration_human"],
+            }
+
+            resumed = await call(client, "update_task", id=task_id, instructions="SAY resumed")
+            assert resumed["status"] == "success", resumed
+            task = await wait_status(client, task_id, {"waiting", "failed"})
+            assert task["status"] == "waiting", task.get("error")
+            assert task["session_id"] == session_id
+            last = fake_model.message_requests()[-1]
+            texts = FakeAnthropic.user_texts(last)
+            assert texts[0].startswith("WRITE notes.txt started") and texts[-1] == "SAY resumed"
