@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import sys
 from typing import Annotated
 
+import anyio
 import typer
 import uvicorn
 from rich.console import Console
@@ -38,16 +40,25 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 3000).")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+    stdio: Annotated[
+        bool,
+        typer.Option("--stdio", help="Speak MCP on stdin/stdout (for clients that launch it)."),
+    ] = False,
 ) -> None:
-    """Serve MCP on http://HOST:PORT/mcp (and GET /health)."""
+    """Serve MCP on http://HOST:PORT/mcp (and GET /health), or on stdio."""
     logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
     )
     try:
         settings = load_settings(host=host, port=port)
     except ConfigError as exc:
         err.print(f"[red]error:[/] {exc.message}")
         raise typer.Exit(2) from exc
+    if stdio:
+        anyio.run(_serve_stdio, Deck(settings))
+        return
     if not _is_loopback(settings.host):
         err.print(
             f"[red]error:[/] refusing to listen on {settings.host}: agentdeck has no "
@@ -66,6 +77,11 @@ def serve(
         log_level=log_level.lower(),
         lifespan="on",
     )
+
+
+async def _serve_stdio(deck: Deck) -> None:
+    async with deck.running():
+        await deck.mcp.run_stdio_async()
 
 
 @app.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ PERMISSION_MODES: tuple[PermissionMode, ...] = (
     "plan",
 )
 CANCEL_WAIT = 30.0  # seconds end/cancel wait for the agent to be stopped
+KEEP_RECENT = timedelta(hours=24)  # clean_state(keep_recent=true) keeps tasks ended since
 # The task columns the engine owns; a running turn owns the summary ones.
 LIFECYCLE_COLUMNS = ("status", "queue", "turns", "started_at", "ended_at", "error", "updated_at")
 
@@ -119,8 +121,8 @@ class TaskEngine:
     def running_count(self) -> int:
         return len(self._running)
 
-    def is_running(self, task_id: str) -> bool:
-        return task_id in self._running
+    def running_task_ids(self) -> list[str]:
+        return list(self._running)
 
     # -- queries --------------------------------------------------------------------
 
@@ -267,6 +269,29 @@ class TaskEngine:
         with anyio.move_on_after(CANCEL_WAIT):
             await control.done.wait()
         return await self.get(task.id)
+
+    async def clean(self, *, keep_recent: bool, dry_run: bool) -> list[Task]:
+        """Delete ended tasks (completed, failed, cancelled) and their events.
+
+        ``keep_recent`` keeps those that ended within `KEEP_RECENT`. Tasks that are
+        running, queued, waiting or interrupted are never deleted.
+        """
+        async with self._lock:
+            ended = await self.store.list_tasks(
+                statuses=[TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED]
+            )
+            cutoff = now() - KEEP_RECENT
+            doomed = [
+                t
+                for t in ended
+                if t.id not in self._running
+                and not (keep_recent and (t.ended_at or t.updated_at) >= cutoff)
+            ]
+            if not dry_run:
+                for task in doomed:
+                    if await self.store.delete(task.id):
+                        self.bus.publish(Change(task.id, "deleted", None))
+            return doomed
 
     # -- internals ------------------------------------------------------------------
 

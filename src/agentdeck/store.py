@@ -280,6 +280,46 @@ class Store:
         rows = self._db.execute("SELECT status, COUNT(*) FROM tasks GROUP BY status")
         return {r[0]: r[1] for r in rows}
 
+    async def statistics(self) -> dict[str, Any]:
+        """Counts by status and agent, mean duration of ended tasks, events stored."""
+        return await self._run(self._statistics)
+
+    def _statistics(self) -> dict[str, Any]:
+        db = self._db
+        by_status = {
+            r[0]: r[1] for r in db.execute("SELECT status, COUNT(*) FROM tasks GROUP BY 1")
+        }
+        by_agent = {r[0]: r[1] for r in db.execute("SELECT agent, COUNT(*) FROM tasks GROUP BY 1")}
+        mean = db.execute(
+            "SELECT AVG((julianday(ended_at) - julianday(created_at)) * 86400.0) FROM tasks"
+            " WHERE ended_at IS NOT NULL"
+        ).fetchone()[0]
+        totals = db.execute(
+            "SELECT COALESCE(SUM(last_seq), 0), COALESCE(SUM(cost_usd), 0) FROM tasks"
+        ).fetchone()
+        return {
+            "by_status": by_status,
+            "by_agent": by_agent,
+            "average_duration_seconds": round(mean, 3) if mean is not None else None,
+            "total_events": int(totals[0]),
+            "total_cost_usd": float(totals[1]),
+        }
+
+    async def count_with_session(self) -> int:
+        """Tasks whose agent conversation exists (a session id was reported)."""
+        return await self._run(
+            lambda: int(
+                self._db.execute(
+                    "SELECT COUNT(*) FROM tasks WHERE session_id IS NOT NULL"
+                ).fetchone()[0]
+            )
+        )
+
+    def size_bytes(self) -> int:
+        """Size of the database file and its write-ahead log."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        return sum(p.stat().st_size for p in (self.path, wal) if p.exists())
+
     async def delete(self, task_id: str) -> bool:
         return await self._run(self._delete, task_id)
 

@@ -174,6 +174,23 @@ def detail(
     return out
 
 
+def result_document(task: Task) -> dict[str, Any]:
+    """``task://{id}/result``: how the task ended (or stands)."""
+    return {
+        "id": task.id,
+        "status": str(task.status),
+        "result": task.result_text,
+        "error": task.error,
+        "session_id": task.session_id,
+        "turns": task.turns,
+        "num_turns": task.num_turns,
+        "cost_usd": task.cost_usd,
+        "tokens": {"input": task.input_tokens, "output": task.output_tokens},
+        "duration_ms": task.duration_ms,
+        "ended_at": task.ended_at.isoformat() if task.ended_at else None,
+    }
+
+
 async def load_detail(store: Store, task: Task) -> dict[str, Any]:
     """`detail` with its events read from the store."""
     tool_events = await store.events(task.id, kinds=TOOL_KINDS)

@@ -14,11 +14,13 @@ from mcp.types import ListResourcesResult, PaginatedRequestParams, Resource
 from agentdeck import __version__
 from agentdeck.engine import TaskEngine
 from agentdeck.errors import NotFound
-from agentdeck.model import TaskStatus
-from agentdeck.views import load_detail, summary
+from agentdeck.model import Task, TaskStatus
+from agentdeck.views import LOG_KINDS, load_detail, log_text, result_document, summary
 
 PAGE_SIZE = 100
 TASK_LIST_LIMIT = 1_000
+LOG_LINES_LIMIT = 20_000
+EVENTS_PAGE = 1_000
 
 
 def _json(data: Any) -> str:
@@ -75,6 +77,12 @@ def _offset(cursor: str | None) -> int:
 def install_resources(server: MCPServer, engine: TaskEngine) -> None:
     """Register the resources and a paginated ``resources/list`` with one entry per task."""
 
+    async def task_or_missing(task_id: str) -> Task:
+        try:
+            return await engine.get(task_id)
+        except NotFound as exc:
+            raise ResourceNotFoundError(exc.message) from exc
+
     @server.resource(
         "agent://status",
         name="status",
@@ -112,11 +120,63 @@ def install_resources(server: MCPServer, engine: TaskEngine) -> None:
         mime_type="application/json",
     )
     async def task_resource(id: str) -> str:
-        try:
-            task = await engine.get(id)
-        except NotFound as exc:
-            raise ResourceNotFoundError(exc.message) from exc
+        task = await task_or_missing(id)
         return _json(await load_detail(engine.store, task))
+
+    @server.resource(
+        "task://{id}/logs",
+        name="task-logs",
+        description="The task's log as plain text, one timestamped line per event.",
+        mime_type="text/plain",
+    )
+    async def task_logs(id: str) -> str:
+        task = await task_or_missing(id)
+        events = await engine.store.last_events(task.id, LOG_LINES_LIMIT, LOG_KINDS)
+        total = await engine.store.count_events(task.id, LOG_KINDS)
+        header = ""
+        if total > len(events):
+            header = f"(showing the last {len(events)} of {total} lines)\n"
+        return header + log_text(events)
+
+    @server.resource(
+        "task://{id}/result",
+        name="task-result",
+        description="The task's outcome: status, result text, error, session, cost, tokens.",
+        mime_type="application/json",
+    )
+    async def task_result(id: str) -> str:
+        task = await task_or_missing(id)
+        return _json(result_document(task))
+
+    @server.resource(
+        "task://{id}/events{?after,limit}",
+        name="task-events",
+        description=(
+            "The task's normalized events in order. after=SEQ returns only newer events "
+            f"(poll with the last seq you saw); limit (default and max {EVENTS_PAGE}) pages."
+        ),
+        mime_type="application/json",
+    )
+    async def task_events(id: str, after: str = "0", limit: str = str(EVENTS_PAGE)) -> str:
+        task = await task_or_missing(id)
+        try:
+            after_seq = max(0, int(after))
+            count = min(max(1, int(limit)), EVENTS_PAGE)
+        except ValueError as exc:
+            raise ResourceNotFoundError(
+                f"after and limit must be whole numbers (got after={after!r}, limit={limit!r})"
+            ) from exc
+        events = await engine.store.events(task.id, after_seq=after_seq, limit=count + 1)
+        page = events[:count]
+        return _json(
+            {
+                "task_id": task.id,
+                "status": str(task.status),
+                "events": [e.to_dict() for e in page],
+                "last_seq": page[-1].seq if page else after_seq,
+                "more": len(events) > count,
+            }
+        )
 
     async def list_resources(
         ctx: ServerRequestContext, params: PaginatedRequestParams | None

@@ -10,6 +10,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from agentdeck import __version__
 from agentdeck.engine import TaskEngine
+from agentdeck.mcp.info_tools import build_info_tools
 from agentdeck.mcp.resources import install_resources
 from agentdeck.mcp.subscriptions import ChangeNotifier, LegacySubscribers
 from agentdeck.mcp.tools import build_tools
@@ -29,7 +30,7 @@ def build_server(engine: TaskEngine) -> tuple[MCPServer, ChangeNotifier]:
         "agentdeck",
         version=__version__,
         instructions=INSTRUCTIONS,
-        tools=build_tools(engine),
+        tools=[*build_tools(engine), *build_info_tools(engine)],
         subscriptions=modern,
     )
     lowlevel = server._lowlevel_server

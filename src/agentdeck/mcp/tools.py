@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ToolAnnotations
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, Field
 
 from agentdeck.engine import (
     INSTRUCTIONS_MAX,
@@ -18,11 +18,11 @@ from agentdeck.engine import (
     TaskEngine,
 )
 from agentdeck.errors import AgentdeckError
-from agentdeck.mcp.envelope import from_error, from_validation, raw_tool, success
-from agentdeck.model import TaskStatus
+from agentdeck.mcp.arguments import Args, input_schema, validated
+from agentdeck.mcp.envelope import from_error, raw_tool, success
+from agentdeck.mcp.waiting import DEFAULT_MAX_WAIT, MAX_WAIT_LIMIT, wait_for_turn
+from agentdeck.model import Task, TaskStatus
 from agentdeck.views import LOG_KINDS, duration_seconds, human_duration
-
-M = TypeVar("M", bound=BaseModel)
 
 STATUS_HELP = (
     "Statuses: pending (queued for a free slot), in_progress (the agent works), "
@@ -43,11 +43,7 @@ TaskRef = Annotated[
 Instructions = Annotated[str, Field(min_length=1, max_length=INSTRUCTIONS_MAX)]
 
 
-class _Args(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
-
-
-class CreateTaskArgs(_Args):
+class CreateTaskArgs(Args):
     title: Annotated[str, Field(min_length=1, max_length=TITLE_MAX, description="Short title.")]
     instructions: Annotated[
         str,
@@ -73,61 +69,59 @@ class CreateTaskArgs(_Args):
     ] = None
     timeout_seconds: Annotated[float | None, Field(gt=0, le=TIMEOUT_LIMIT)] = None
 
+    wait: Annotated[
+        bool, Field(strict=True, description="Return only when the turn ends (with progress).")
+    ] = False
+    max_wait_seconds: Annotated[
+        float, Field(gt=0, le=MAX_WAIT_LIMIT, description="Longest wait; the task keeps running.")
+    ] = DEFAULT_MAX_WAIT
 
-class UpdateTaskArgs(_Args):
+
+class UpdateTaskArgs(Args):
     id: TaskRef
     instructions: Instructions
+    wait: Annotated[bool, Field(strict=True)] = False
+    max_wait_seconds: Annotated[float, Field(gt=0, le=MAX_WAIT_LIMIT)] = DEFAULT_MAX_WAIT
 
 
-class EndTaskArgs(_Args):
+class TaskRefArgs(Args):
     id: TaskRef
 
 
-def _schema(model: type[BaseModel], aliases: dict[str, list[str]]) -> dict[str, Any]:
-    """``model``'s JSON schema, with alias properties and "one of the names is required"."""
-    schema = model.model_json_schema(mode="validation", by_alias=False)
-    schema.pop("title", None)
-    props: dict[str, Any] = schema["properties"]
-    required: list[str] = schema.get("required", [])
-    any_of = []
-    for name, alts in aliases.items():
-        for alt in alts:
-            props[alt] = {**props[name], "description": f"Alias of {name}."}
-        if name in required:
-            required.remove(name)
-            any_of.append({"anyOf": [{"required": [n]} for n in (name, *alts)]})
-    schema["required"] = required
-    if any_of:
-        schema["allOf"] = any_of
-    schema["additionalProperties"] = False
-    return schema
-
-
-def _accepted(model: type[BaseModel], aliases: dict[str, list[str]]) -> list[str]:
-    names = list(model.model_fields)
-    for alts in aliases.values():
-        names.extend(alts)
-    return names
+REF_ALIASES = {"id": ["task_id", "process"]}
 
 
 def _ids(task_id: str) -> dict[str, str]:
     return {"uri": f"task://{task_id}"}
 
 
+def _turn_result(task: Task, timed_out: bool) -> dict[str, Any]:
+    """What a ``wait: true`` call adds: how the turn ended."""
+    return {
+        "wait_timed_out": timed_out,
+        "result_text": task.result_text,
+        "error": task.error,
+        "cost_usd": task.cost_usd,
+        "turns": task.turns,
+    }
+
+
+def _waited_message(task: Task, timed_out: bool) -> str:
+    if timed_out:
+        return (
+            f"Task {task.id} is still {task.status} (stopped waiting); it keeps running — "
+            f"read task://{task.id} or call update_task/end_task later."
+        )
+    if task.status == TaskStatus.WAITING:
+        return f"Task {task.id} finished its turn: {task.result_text or ''}".strip()
+    return f"Task {task.id} is {task.status}: {task.error or task.result_text or ''}".strip()
+
+
 def build_tools(engine: TaskEngine) -> list[Tool]:
-    """The tools of this server, bound to ``engine``."""
+    """The task lifecycle tools, bound to ``engine``."""
     store = engine.store
-
-    def validated(
-        model: type[M], aliases: dict[str, list[str]], arguments: dict[str, Any]
-    ) -> M | CallToolResult:
-        try:
-            return model.model_validate(arguments)
-        except ValidationError as exc:
-            return from_validation(exc, _accepted(model, aliases))
-
     create_aliases = {"agent": ["tool"]}
-    ref_aliases = {"id": ["task_id", "process"]}
+    ref_aliases = REF_ALIASES
 
     async def create_task(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
         args = validated(CreateTaskArgs, create_aliases, arguments)
@@ -146,9 +140,18 @@ def build_tools(engine: TaskEngine) -> list[Tool]:
             )
         except AgentdeckError as exc:
             return from_error(exc)
-        return success(
+        message = (
             f"Task {task.id} created; the {task.agent} agent starts as soon as a slot is free. "
-            f"Watch task://{task.id}.",
+            f"Watch task://{task.id}."
+        )
+        extra: dict[str, Any] = {}
+        if args.wait:
+            outcome = await wait_for_turn(engine, task.id, ctx, args.max_wait_seconds)
+            task = outcome.task
+            extra = _turn_result(task, outcome.timed_out)
+            message = _waited_message(task, outcome.timed_out)
+        return success(
+            message,
             {
                 "task_id": task.id,
                 "description": task.title,
@@ -159,6 +162,7 @@ def build_tools(engine: TaskEngine) -> list[Tool]:
                 "project_path": task.project_path,
                 "created_at": task.created_at.isoformat(),
                 **_ids(task.id),
+                **extra,
             },
         )
 
@@ -175,6 +179,12 @@ def build_tools(engine: TaskEngine) -> list[Tool]:
             if queued
             else f"Instructions sent to task {task.id}; the same agent conversation continues."
         )
+        extra: dict[str, Any] = {}
+        if args.wait:
+            outcome = await wait_for_turn(engine, task.id, ctx, args.max_wait_seconds)
+            task = outcome.task
+            extra = _turn_result(task, outcome.timed_out)
+            message = _waited_message(task, outcome.timed_out)
         return success(
             message,
             {
@@ -185,11 +195,31 @@ def build_tools(engine: TaskEngine) -> list[Tool]:
                 "instructions_sent": True,
                 "queued_behind_running_turn": queued,
                 **_ids(task.id),
+                **extra,
+            },
+        )
+
+    async def cancel_task(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
+        args = validated(TaskRefArgs, ref_aliases, arguments)
+        if isinstance(args, CallToolResult):
+            return args
+        try:
+            task = await engine.cancel(args.id)
+        except AgentdeckError as exc:
+            return from_error(exc)
+        return success(
+            f"Task {task.id} cancelled; its agent and every process it started were stopped.",
+            {
+                "id": task.id,
+                "task_id": task.id,
+                "status": str(task.status),
+                "session_id": task.session_id,
+                **_ids(task.id),
             },
         )
 
     async def end_task(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
-        args = validated(EndTaskArgs, ref_aliases, arguments)
+        args = validated(TaskRefArgs, ref_aliases, arguments)
         if isinstance(args, CallToolResult):
             return args
         try:
@@ -220,15 +250,35 @@ def build_tools(engine: TaskEngine) -> list[Tool]:
 
     return [
         raw_tool(
+            cancel_task,
+            name="cancel_task",
+            description=(
+                "Stop a task's running or queued turn: the agent and every process it started "
+                "are stopped, queued instructions are dropped, and the task (with its log and "
+                "result so far) is kept as cancelled. Unlike end_task, it never completes."
+            ),
+            input_schema=input_schema(TaskRefArgs, ref_aliases),
+            annotations=ToolAnnotations(
+                title="Cancel task",
+                read_only_hint=False,
+                destructive_hint=True,
+                idempotent_hint=False,
+                open_world_hint=False,
+            ),
+        ),
+        raw_tool(
             create_task,
             name="create_task",
             description=(
                 "Start a coding task: an AI coding agent (Claude Code by default) works on the "
                 "instructions in the project directory. Returns at once with task_id; follow "
                 "progress by reading or subscribing to task://{task_id}, continue the same "
-                "conversation with update_task, finish with end_task. " + STATUS_HELP
+                "conversation with update_task, finish with end_task. With wait=true the call "
+                "returns when the turn ends and sends progress notifications meanwhile; if "
+                "max_wait_seconds passes first it returns the task id and the task keeps "
+                "running. " + STATUS_HELP
             ),
-            input_schema=_schema(CreateTaskArgs, create_aliases),
+            input_schema=input_schema(CreateTaskArgs, create_aliases),
             annotations=ToolAnnotations(
                 title="Create task",
                 read_only_hint=False,
@@ -244,9 +294,10 @@ def build_tools(engine: TaskEngine) -> list[Tool]:
                 "Send more instructions to a task: the agent continues the same conversation "
                 "(it remembers everything so far). If a turn is running, the instructions are "
                 "queued and run right after it. Works on waiting and interrupted tasks; "
-                "completed, failed and cancelled tasks cannot be continued."
+                "completed, failed and cancelled tasks cannot be continued. wait=true blocks "
+                "until the turn ends, with progress notifications."
             ),
-            input_schema=_schema(UpdateTaskArgs, ref_aliases),
+            input_schema=input_schema(UpdateTaskArgs, ref_aliases),
             annotations=ToolAnnotations(
                 title="Continue task",
                 read_only_hint=False,
@@ -263,7 +314,7 @@ def build_tools(engine: TaskEngine) -> list[Tool]:
                 "agent and every process it started are stopped and the task becomes cancelled. "
                 "Returns the duration and a summary."
             ),
-            input_schema=_schema(EndTaskArgs, ref_aliases),
+            input_schema=input_schema(TaskRefArgs, ref_aliases),
             annotations=ToolAnnotations(
                 title="End task",
                 read_only_hint=False,
