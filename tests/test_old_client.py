@@ -99,6 +99,15 @@ async def test_old_client_session(settings: Settings, project: Path, era: str) -
         assert status["agents"]["claude"]["version"]
         assert status["tasks"]["total"] == 1
 
+        prompts = _envelope_ok(await call(client, "get_prompt"))
+        assert {p["name"] for p in prompts["prompts"]} >= {
+            "fix_bug", "create_unit_tests", "create_react_component"
+        }
+        fix_bug = _envelope_ok(await call(client, "get_prompt", prompt_id="fix_bug"))
+        assert "bug_description" in [a["name"] for a in fix_bug["prompt"]["arguments"]]
+        unknown = await call(client, "get_prompt", prompt_id="nope")
+        assert unknown["isError"] and "fix_bug" in unknown["message"]
+
         system = _envelope_ok(await call(client, "update_stats", include_sessions=False))
         assert system["tasks"]["total_tasks"] == 1 and "sessions" not in system
 

@@ -15,6 +15,7 @@ from agentdeck.engine import TaskEngine
 from agentdeck.errors import AgentdeckError
 from agentdeck.mcp.arguments import Args, input_schema, validated
 from agentdeck.mcp.envelope import from_error, raw_tool, success
+from agentdeck.mcp.prompts import PromptLibrary
 from agentdeck.mcp.resources import status_document
 from agentdeck.model import TaskStatus
 from agentdeck.views import LOG_KINDS, duration_seconds, human_duration, log_line, summary
@@ -45,6 +46,17 @@ class StatsArgs(Args):
     include_sessions: Annotated[bool, Field(strict=True)] = True
 
 
+class PromptArgs(Args):
+    prompt_id: Annotated[
+        str | None,
+        Field(
+            max_length=200,
+            validation_alias=AliasChoices("prompt_id", "name"),
+            description="A template name; omit to list every template.",
+        ),
+    ] = None
+
+
 class CleanArgs(Args):
     keep_recent: Annotated[
         bool, Field(strict=True, description="Keep tasks that ended in the last 24 hours.")
@@ -59,8 +71,8 @@ def _success_rate(by_status: dict[str, int]) -> float | None:
     return round(completed / decided, 4) if decided else None
 
 
-def build_info_tools(engine: TaskEngine) -> list[Tool]:
-    """report / report_task, check_status, update_stats, clean_state."""
+def build_info_tools(engine: TaskEngine, prompts: PromptLibrary) -> list[Tool]:
+    """report / report_task, check_status, update_stats, clean_state, get_prompt."""
     store = engine.store
     started = time.monotonic()
 
@@ -161,6 +173,19 @@ def build_info_tools(engine: TaskEngine) -> list[Tool]:
             },
         )
 
+    async def get_prompt(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
+        args = validated(PromptArgs, {"prompt_id": ["name"]}, arguments)
+        if isinstance(args, CallToolResult):
+            return args
+        if args.prompt_id is None:
+            templates = prompts.describe_all()
+            return success(f"{len(templates)} prompt templates.", {"prompts": templates})
+        try:
+            template = prompts.describe(args.prompt_id)
+        except AgentdeckError as exc:
+            return from_error(exc)
+        return success(f"Prompt template {args.prompt_id}.", {"prompt": template})
+
     report_description = (
         "Report on one task (give id: its fields, logs_count, the 5 most recent log lines, "
         "duration) or on all tasks (no id: the newest tasks and statistics: total_tasks, "
@@ -199,6 +224,17 @@ def build_info_tools(engine: TaskEngine) -> list[Tool]:
             description="System statistics: tasks by status and agent, durations, cost, "
             "database size, uptime, running turns.",
             input_schema=input_schema(StatsArgs, {}),
+            annotations=READ_ONLY,
+        ),
+        raw_tool(
+            get_prompt,
+            name="get_prompt",
+            description=(
+                "The prompt templates (fix_bug, create_unit_tests, create_react_component and "
+                "your own from the prompts folder): names, arguments and text. Give prompt_id "
+                "for one; render one with the MCP prompts/get request."
+            ),
+            input_schema=input_schema(PromptArgs, {"prompt_id": ["name"]}),
             annotations=READ_ONLY,
         ),
         raw_tool(

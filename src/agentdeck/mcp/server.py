@@ -11,6 +11,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus
 from agentdeck import __version__
 from agentdeck.engine import TaskEngine
 from agentdeck.mcp.info_tools import build_info_tools
+from agentdeck.mcp.prompts import PromptLibrary, install_prompts
 from agentdeck.mcp.resources import install_resources
 from agentdeck.mcp.subscriptions import ChangeNotifier, LegacySubscribers
 from agentdeck.mcp.tools import build_tools
@@ -25,12 +26,13 @@ INSTRUCTIONS = (
 
 def build_server(engine: TaskEngine) -> tuple[MCPServer, ChangeNotifier]:
     """The MCP server for ``engine`` and the notifier to run beside it."""
+    prompts = PromptLibrary(engine.settings)
     modern = InMemorySubscriptionBus()
     server = MCPServer(
         "agentdeck",
         version=__version__,
         instructions=INSTRUCTIONS,
-        tools=[*build_tools(engine), *build_info_tools(engine)],
+        tools=[*build_tools(engine), *build_info_tools(engine, prompts)],
         subscriptions=modern,
     )
     lowlevel = server._lowlevel_server
@@ -40,6 +42,7 @@ def build_server(engine: TaskEngine) -> tuple[MCPServer, ChangeNotifier]:
         NotificationOptions(resources_changed=True),
     )
     install_resources(server, engine)
+    install_prompts(server, prompts)
     legacy = LegacySubscribers()
     legacy.install(server)
     return server, ChangeNotifier(engine.bus, modern, legacy)
