@@ -9,7 +9,7 @@ import pytest
 from mcp import Client
 
 from agentdeck.config import Settings
-from conftest import call, read_json, serve
+from conftest import call, read_json, serve, wait_status
 
 pytestmark = pytest.mark.anyio
 
@@ -132,3 +132,62 @@ async def test_unknown_task_resource_is_an_error(settings: Settings) -> None:
     async with serve(settings) as srv, Client(srv.url) as client:
         with pytest.raises(Exception, match="no task with id"):
             await client.read_resource("task://t-nope")
+
+
+ALL_TOOLS_BAD_INPUT = [
+    ("update_task", {"id": "t-x", "instructions": "x", "wait": "yes"}, "wait"),
+    ("update_task", {"id": 7, "instructions": "x"}, "id"),
+    ("update_task", {"id": "t" * 201, "instructions": "x"}, "id"),
+    ("end_task", {"id": "t-x", "force": True}, "unknown argument 'force'"),
+    ("cancel_task", {}, "id is required"),
+    ("cancel_task", {"id": ["t-x"]}, "id"),
+    ("report", {"id": 3}, "id"),
+    ("report", {"verbose": True}, "unknown argument 'verbose'"),
+    ("report_task", {"id": "x" * 201}, "id"),
+    ("check_status", {"deep": True}, "unknown argument 'deep'"),
+    ("clean_state", {"keep_recent": "no"}, "keep_recent"),
+    ("clean_state", {"dry_run": 1}, "dry_run"),
+    ("get_prompt", {"prompt_id": 1}, "prompt_id"),
+    ("update_stats", {"include_tasks": "true"}, "include_tasks"),
+    ("create_task", {"title": "t", "instructions": "x", "wait": 1}, "wait"),
+    ("create_task", {"title": "t", "instructions": "x", "max_wait_seconds": 0}, "max_wait"),
+]
+
+
+@pytest.mark.parametrize(("tool", "arguments", "phrase"), ALL_TOOLS_BAD_INPUT)
+async def test_every_tool_refuses_bad_arguments(
+    settings: Settings, tool: str, arguments: dict[str, Any], phrase: str
+) -> None:
+    async with serve(settings) as srv, Client(srv.url) as client:
+        result = await call(client, tool, **arguments)
+        assert result["isError"] is True, result
+        assert result["error"]["type"] == "validation_error"
+        assert phrase in result["message"], result["message"]
+        assert "accepted arguments" in result["message"]
+        assert await _task_count(client) == 0
+
+
+@pytest.mark.parametrize("tool", ["end_task", "cancel_task", "report"])
+async def test_unknown_ids_everywhere(settings: Settings, tool: str) -> None:
+    async with serve(settings) as srv, Client(srv.url) as client:
+        result = await call(client, tool, id="t-missing")
+        assert result["isError"] and result["error"]["type"] == "not_found"
+
+
+async def test_invalid_transitions_change_nothing(settings: Settings) -> None:
+    async with serve(settings) as srv, Client(srv.url) as client:
+        engine = srv.deck.engine
+        task = await engine.create("t", "SAY hi")
+        await wait_status(client, task.id, {"waiting"})
+        await engine.end(task.id)
+        before = await read_json(client, f"task://{task.id}")
+        for tool, extra in [
+            ("end_task", {}),
+            ("cancel_task", {}),
+            ("update_task", {"instructions": "more"}),
+        ]:
+            result = await call(client, tool, id=task.id, **extra)
+            assert result["error"]["type"] == "invalid_state", (tool, result)
+        after = await read_json(client, f"task://{task.id}")
+        assert after["status"] == "completed"
+        assert after["logs"] == before["logs"]
