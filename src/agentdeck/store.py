@@ -23,8 +23,7 @@ from agentdeck.model import Event, NewEvent, Task, TaskStatus
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
-
+# Schema migrations by version; each runs once, in order, in its own transaction.
 _MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE tasks (
@@ -70,6 +69,8 @@ _MIGRATIONS: dict[int, str] = {
     ) WITHOUT ROWID;
     """,
 }
+
+SCHEMA_VERSION = max(_MIGRATIONS)
 
 _TASK_FIELDS = [f.name for f in fields(Task)]
 _DATETIME_FIELDS = {"created_at", "updated_at", "started_at", "ended_at"}
