@@ -18,6 +18,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from agentdeck.errors import ConfigError
 
 PermissionMode = Literal["bypassPermissions", "acceptEdits", "default", "plan"]
+NotifyKind = Literal[
+    "turn_finished", "completed", "failed", "input_required", "interrupted", "cancelled"
+]
+NOTIFY_KINDS: tuple[NotifyKind, ...] = (
+    "turn_finished",
+    "completed",
+    "failed",
+    "input_required",
+    "interrupted",
+    "cancelled",
+)
 
 
 class ClaudeSettings(BaseModel):
@@ -29,6 +40,50 @@ class ClaudeSettings(BaseModel):
         default=None, description="An installed `claude` binary; default: the SDK's bundled one."
     )
     model: str | None = None
+
+
+class ProjectSettings(BaseModel):
+    """Per-repository settings: ``[projects."<path>"]`` here, or ``.agentdeck.toml`` in the repo."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    isolation: Literal["worktree", "none"] = "worktree"
+    copy_files: list[str] = Field(
+        default_factory=list, description="Globs of untracked files copied into each worktree."
+    )
+    setup: str | list[str] | None = Field(
+        default=None,
+        description="Run in a new worktree before the first turn: an argv list, or a string "
+        "run by /bin/sh. Its failure fails the task.",
+    )
+    setup_timeout_seconds: float = Field(default=600.0, gt=0)
+    max_running: int | None = Field(default=None, ge=1, le=256)
+
+
+class NotifyProjectSettings(BaseModel):
+    """Notification overrides for the tasks of one project directory (and below it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    urls: list[str] = Field(default_factory=list, description="Replace the global `urls`.")
+    events: list[NotifyKind] | None = Field(default=None, description="Replace global `events`.")
+
+
+class NotifySettings(BaseModel):
+    """Push notifications through Apprise (docs/notifications.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    urls: list[str] = Field(default_factory=list, description="Apprise URLs; none: off.")
+    events: list[NotifyKind] = Field(default_factory=lambda: list(NOTIFY_KINDS))
+    dashboard_url: str | None = Field(
+        default=None, description="Link template, e.g. http://host:3000/ui/tasks/{id}."
+    )
+    retries: int = Field(default=3, ge=0, le=10, description="Retries after a failed send.")
+    backoff_seconds: float = Field(default=1.0, ge=0, description="First retry delay; doubles.")
+    timeout_seconds: float = Field(default=30.0, gt=0, description="Limit of one send.")
+    queue_size: int = Field(default=1000, ge=1)
+    projects: dict[str, NotifyProjectSettings] = Field(default_factory=dict)
 
 
 class Settings(BaseModel):
@@ -47,6 +102,8 @@ class Settings(BaseModel):
     timeout_seconds: float = Field(default=3600.0, gt=0)
     max_turns: int | None = Field(default=None, ge=1)
     claude: ClaudeSettings = Field(default_factory=ClaudeSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    projects: dict[str, ProjectSettings] = Field(default_factory=dict)
 
     @field_validator("roots")
     @classmethod
@@ -87,6 +144,8 @@ def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
         claude["model"] = env["AGENTDECK_CLAUDE_MODEL"]
     if claude:
         out["claude"] = claude
+    if env.get("AGENTDECK_NOTIFY_URLS"):
+        out["notify"] = {"urls": env["AGENTDECK_NOTIFY_URLS"].replace(",", " ").split()}
     return out
 
 
@@ -112,10 +171,13 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{config_file}: not valid TOML: {exc}") from exc
     claude = {**data.get("claude", {}), **_env_overrides(env).pop("claude", {})}
-    data.update({k: v for k, v in _env_overrides(env).items() if k != "claude"})
+    notify = {**data.get("notify", {}), **_env_overrides(env).pop("notify", {})}
+    data.update({k: v for k, v in _env_overrides(env).items() if k not in ("claude", "notify")})
     data.update({k: v for k, v in overrides.items() if v is not None})
     if claude:
         data["claude"] = claude
+    if notify and overrides.get("notify") is None:
+        data["notify"] = notify
     data["home"] = home
     if not data.get("roots"):
         data["roots"] = [cwd or Path.cwd()]

@@ -16,11 +16,19 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from agentdeck import isolation as isolation_
+from agentdeck import workspace
 from agentdeck.agents import Agent, canonical_agent
 from agentdeck.agents.base import AgentInfo, TurnRequest
 from agentdeck.bus import Bus, Change
 from agentdeck.config import PermissionMode, Settings
-from agentdeck.errors import InvalidInput, InvalidTransition, NotFound, ProjectNotAllowed
+from agentdeck.errors import (
+    AgentdeckError,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    ProjectNotAllowed,
+)
 from agentdeck.model import EventKind, NewEvent, Task, TaskStatus, can_transition, new_task_id, now
 from agentdeck.proctree import MARKER_VAR, kill_tree
 from agentdeck.runner import TurnControl, TurnRunner
@@ -41,7 +49,22 @@ PERMISSION_MODES: tuple[PermissionMode, ...] = (
 CANCEL_WAIT = 30.0  # seconds end/cancel wait for the agent to be stopped
 KEEP_RECENT = timedelta(hours=24)  # clean_state(keep_recent=true) keeps tasks ended since
 # The task columns the engine owns; a running turn owns the summary ones.
-LIFECYCLE_COLUMNS = ("status", "queue", "turns", "started_at", "ended_at", "error", "updated_at")
+LIFECYCLE_COLUMNS = (
+    "status",
+    "queue",
+    "turns",
+    "started_at",
+    "ended_at",
+    "error",
+    "updated_at",
+    "worktree_path",
+    "copied_files",
+    "diff_files",
+    "diff_insertions",
+    "diff_deletions",
+    "merged_at",
+    "merge_commit",
+)
 
 
 def _text(name: str, value: object, limit: int) -> str:
@@ -70,6 +93,7 @@ class TaskEngine:
         self.runner = TurnRunner(store, bus)
         self._lock = anyio.Lock()
         self._running: dict[str, TurnControl] = {}
+        self._running_repo: dict[str, str] = {}  # task id -> repository, for per-repo limits
         self._wakeup = anyio.Event()
         self._tg: TaskGroup | None = None
         self._agent_infos: dict[str, AgentInfo] | None = None
@@ -155,8 +179,15 @@ class TaskEngine:
         max_turns: int | None = None,
         permission_mode: str | None = None,
         timeout_seconds: float | None = None,
+        isolation: str | None = None,
+        branch: str | None = None,
+        base_branch: str | None = None,
     ) -> Task:
-        """Record a new task and queue its first turn."""
+        """Record a new task and queue its first turn.
+
+        In a git repository the task gets its own branch (created now, from
+        ``base_branch``) and, before its first turn, its own worktree.
+        """
         title = _text("title", title, TITLE_MAX).strip()
         instructions = _text("instructions", instructions, INSTRUCTIONS_MAX)
         agent_name = canonical_agent(agent or self.settings.default_agent, self.agents)
@@ -188,9 +219,13 @@ class TaskEngine:
                 f"timeout_seconds must be a number above 0 and at most {TIMEOUT_LIMIT:g}",
                 {"field": "timeout_seconds"},
             )
+        task_id = new_task_id()
+        git_plan = await isolation_.plan(
+            self.settings, project, task_id, title, isolation, branch, base_branch
+        )
         stamp = now()
         task = Task(
-            id=new_task_id(),
+            id=task_id,
             title=title,
             status=TaskStatus.PENDING,
             agent=agent_name,
@@ -204,6 +239,15 @@ class TaskEngine:
             timeout_seconds=float(timeout),
             queue=[instructions],
         )
+        if git_plan is not None:
+            await workspace.git(git_plan.repo, "branch", git_plan.branch, git_plan.base)
+            task.isolation = "worktree"
+            task.repo_path = str(git_plan.repo)
+            task.subdir = git_plan.subdir
+            task.branch = git_plan.branch
+            task.base_branch = git_plan.base
+            task.worktree_path = str(git_plan.worktree)
+            task.cwd = str(git_plan.cwd)
         created = NewEvent(EventKind.STATUS, {"from": None, "to": "pending", "reason": "created"})
         stored = await self.store.insert_task(task, [created])
         self.bus.publish(Change(task.id, "created", str(task.status), stored[-1].seq))
@@ -270,11 +314,80 @@ class TaskEngine:
             await control.done.wait()
         return await self.get(task.id)
 
-    async def clean(self, *, keep_recent: bool, dry_run: bool) -> list[Task]:
+    async def diff(self, ref: str) -> tuple[Task, str]:
+        """The task branch's unified diff against its base (uncommitted work included)."""
+        task = await self.get(ref)
+        return task, await isolation_.diff(task)
+
+    async def merge(self, ref: str, strategy: str = "merge", delete_worktree: bool = False) -> Task:
+        """Merge the task's branch into its base branch in the main checkout."""
+        strategy = isolation_.check_strategy(strategy)
+        async with self._lock:
+            task = await self.get(ref)
+            if task.isolation != "worktree":
+                raise InvalidTransition(
+                    f"task {task.id} ran in place (no branch); there is nothing to merge",
+                    {"id": task.id},
+                )
+            if task.status.active:
+                raise InvalidTransition(
+                    f"task {task.id} is {task.status}; wait until its turn ends (or cancel it)",
+                    {"id": task.id, "status": str(task.status)},
+                )
+            if task.merged_at is not None:
+                raise InvalidTransition(f"task {task.id} was already merged", {"id": task.id})
+            events = await self._commit_work(task)
+            sha = await isolation_.merge(task, strategy)
+            task.merged_at = now()
+            task.merge_commit = sha
+            events.append(
+                NewEvent(
+                    EventKind.LOG,
+                    {
+                        "source": "worktree",
+                        "merge_commit": sha,
+                        "strategy": strategy,
+                        "text": f"merged {task.branch} into {task.base_branch}: {sha[:10]}",
+                    },
+                    task.turns,
+                )
+            )
+            if delete_worktree:
+                await isolation_.remove(task, delete_branch=False)
+                task.worktree_path = None
+            return await self._save(task, events)
+
+    async def discard(self, ref: str) -> Task:
+        """Throw the task's work away: remove its worktree and branch; the task ends."""
+        async with self._lock:
+            task = await self.get(ref)
+            if task.isolation != "worktree":
+                raise InvalidTransition(
+                    f"task {task.id} ran in place; there is no worktree or branch to discard",
+                    {"id": task.id},
+                )
+            if task.id in self._running or task.status.active:
+                raise InvalidTransition(
+                    f"task {task.id} is {task.status}; cancel it first", {"id": task.id}
+                )
+            await isolation_.remove(task, delete_branch=True)
+            task.worktree_path = None
+            note = NewEvent(
+                EventKind.LOG,
+                {"source": "worktree", "text": f"discarded worktree and branch {task.branch}"},
+                task.turns,
+            )
+            if not task.status.terminal:
+                task.ended_at = now()
+                return await self._transition(task, TaskStatus.CANCELLED, "work discarded", [note])
+            return await self._save(task, [note])
+
+    async def clean(self, *, keep_recent: bool, dry_run: bool, force: bool = False) -> list[Task]:
         """Delete ended tasks (completed, failed, cancelled) and their events.
 
         ``keep_recent`` keeps those that ended within `KEEP_RECENT`. Tasks that are
-        running, queued, waiting or interrupted are never deleted.
+        running, queued, waiting or interrupted are never deleted, nor tasks whose
+        branch holds unmerged work unless ``force`` (which also deletes the branch).
         """
         async with self._lock:
             ended = await self.store.list_tasks(
@@ -286,9 +399,12 @@ class TaskEngine:
                 for t in ended
                 if t.id not in self._running
                 and not (keep_recent and (t.ended_at or t.updated_at) >= cutoff)
+                and (force or not await isolation_.has_unmerged_work(t))
             ]
             if not dry_run:
                 for task in doomed:
+                    if task.isolation == "worktree":
+                        await isolation_.remove(task, delete_branch=True)
                     if await self.store.delete(task.id):
                         self.bus.publish(Change(task.id, "deleted", None))
             return doomed
@@ -353,15 +469,69 @@ class TaskEngine:
         if free <= 0 or self._tg is None:
             return
         pending = await self.store.list_tasks(statuses=[TaskStatus.PENDING], oldest_first=True)
+        per_repo: dict[str, int] = {}
+        for repo in self._running_repo.values():
+            per_repo[repo] = per_repo.get(repo, 0) + 1
         for task in pending:
             if free <= 0:
                 break
             if task.id in self._running:
                 continue
+            if task.repo_path is not None:
+                limit = self._repo_limit(task.repo_path)
+                if limit is not None and per_repo.get(task.repo_path, 0) >= limit:
+                    continue
+                per_repo[task.repo_path] = per_repo.get(task.repo_path, 0) + 1
+                self._running_repo[task.id] = task.repo_path
             control = TurnControl()
             self._running[task.id] = control
             self._tg.start_soon(self._run_turn, task.id, control)
             free -= 1
+
+    async def _prepare_worktree(self, task: Task, control: TurnControl) -> bool:
+        """Make sure the task's worktree exists (copy files, run setup); False if it failed."""
+        try:
+            events = await isolation_.prepare(self.settings, task)
+        except (isolation_.SetupFailed, AgentdeckError) as exc:
+            message = str(exc) if isinstance(exc, isolation_.SetupFailed) else exc.message
+            async with self._lock:
+                task.error = f"workspace setup failed: {message}"
+                task.queue.clear()
+                task.ended_at = now()
+                finished = NewEvent(
+                    EventKind.TURN_FINISHED, {"success": False, "error": task.error}, task.turns
+                )
+                await self._transition(task, TaskStatus.FAILED, task.error, [finished])
+            return False
+        async with self._lock:
+            await self._save(task, events)
+            if control.reason is not None:
+                task.queue.clear()
+                task.ended_at = now()
+                await self._transition(task, TaskStatus.CANCELLED, control.reason)
+                return False
+        return True
+
+    async def _commit_work(self, task: Task) -> list[NewEvent]:
+        """Commit the turn's work on the task branch; failures are logged, never fatal."""
+        if task.isolation != "worktree":
+            return []
+        try:
+            return await isolation_.after_turn(task)
+        except AgentdeckError as exc:
+            return [
+                NewEvent(
+                    EventKind.LOG,
+                    {"source": "worktree", "text": f"could not commit: {exc.message}"},
+                    task.turns,
+                )
+            ]
+
+    def _repo_limit(self, repo: str) -> int | None:
+        try:
+            return isolation_.project_settings(self.settings, Path(repo)).max_running
+        except AgentdeckError:
+            return None
 
     async def _run_turn(self, task_id: str, control: TurnControl) -> None:
         try:
@@ -375,6 +545,7 @@ class TaskEngine:
                     await self._transition(task, TaskStatus.FAILED, task.error)
         finally:
             self._running.pop(task_id, None)
+            self._running_repo.pop(task_id, None)
             control.done.set()
             self._wakeup.set()
 
@@ -388,6 +559,8 @@ class TaskEngine:
             task.started_at = task.started_at or now()
             task.error = None
             await self._transition(task, TaskStatus.IN_PROGRESS, f"turn {task.turns} started")
+        if task.isolation == "worktree" and not await self._prepare_worktree(task, control):
+            return
         agent = self.agents[task.agent]
         request = TurnRequest(
             task_id=task.id,
@@ -406,6 +579,7 @@ class TaskEngine:
             if fresh is None:  # deleted while running
                 return
             task = fresh
+            await self._save(task, await self._commit_work(task))
             if control.reason is not None:
                 task.queue.clear()
                 task.ended_at = now()

@@ -107,11 +107,24 @@ class Task:
     queue: list[str] = field(default_factory=list)  # instructions for the turns to come
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    # git isolation: the task's own branch and worktree (isolation == "worktree")
+    isolation: str = "none"
+    repo_path: str | None = None
+    subdir: str = ""  # project_path relative to repo_path
+    branch: str | None = None
+    base_branch: str | None = None
+    worktree_path: str | None = None
+    copied_files: list[str] = field(default_factory=list)  # never committed
+    diff_files: int = 0
+    diff_insertions: int = 0
+    diff_deletions: int = 0
+    merged_at: datetime | None = None
+    merge_commit: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["status"] = str(self.status)
-        for key in ("created_at", "updated_at", "started_at", "ended_at"):
+        for key in ("created_at", "updated_at", "started_at", "ended_at", "merged_at"):
             value = getattr(self, key)
             out[key] = value.isoformat() if value else None
         return out

@@ -68,12 +68,28 @@ _MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (task_id, seq)
     ) WITHOUT ROWID;
     """,
+    2: """
+    ALTER TABLE tasks ADD COLUMN isolation TEXT NOT NULL DEFAULT 'none';
+    ALTER TABLE tasks ADD COLUMN repo_path TEXT;
+    ALTER TABLE tasks ADD COLUMN subdir TEXT NOT NULL DEFAULT '';
+    ALTER TABLE tasks ADD COLUMN branch TEXT;
+    ALTER TABLE tasks ADD COLUMN base_branch TEXT;
+    ALTER TABLE tasks ADD COLUMN worktree_path TEXT;
+    ALTER TABLE tasks ADD COLUMN copied_files TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE tasks ADD COLUMN diff_files INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tasks ADD COLUMN diff_insertions INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tasks ADD COLUMN diff_deletions INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tasks ADD COLUMN merged_at TEXT;
+    ALTER TABLE tasks ADD COLUMN merge_commit TEXT;
+    CREATE INDEX tasks_repo ON tasks(repo_path);
+    """,
 }
 
 SCHEMA_VERSION = max(_MIGRATIONS)
 
 _TASK_FIELDS = [f.name for f in fields(Task)]
-_DATETIME_FIELDS = {"created_at", "updated_at", "started_at", "ended_at"}
+_DATETIME_FIELDS = {"created_at", "updated_at", "started_at", "ended_at", "merged_at"}
+_JSON_FIELDS = {"queue", "copied_files"}
 
 
 def _task_row(task: Task) -> dict[str, Any]:
@@ -82,7 +98,7 @@ def _task_row(task: Task) -> dict[str, Any]:
         value = getattr(task, name)
         if name in _DATETIME_FIELDS:
             value = value.isoformat() if value else None
-        elif name == "queue":
+        elif name in _JSON_FIELDS:
             value = json.dumps(value)
         elif name == "status":
             value = str(value)
@@ -96,7 +112,7 @@ def _task_from_row(row: sqlite3.Row) -> Task:
         value = row[name]
         if name in _DATETIME_FIELDS:
             value = datetime.fromisoformat(value) if value else None
-        elif name == "queue":
+        elif name in _JSON_FIELDS:
             value = json.loads(value)
         elif name == "status":
             value = TaskStatus(value)

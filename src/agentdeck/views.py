@@ -157,6 +157,7 @@ def detail(
             "queued_instructions": len(task.queue),
             "duration_seconds": round(duration_seconds(task), 3),
             "duration_human": human_duration(duration_seconds(task)),
+            **git_summary(task),
             "logs": logs,
             "logs_count": logs_count,
             "tool_invocations": invocations,
@@ -172,6 +173,28 @@ def detail(
     )
     out.pop("queue", None)
     return out
+
+
+def git_summary(task: Task) -> dict[str, Any]:
+    """The task's branch, worktree and diff size (``git: null`` when it runs in place)."""
+    if task.isolation != "worktree":
+        return {"git": None}
+    return {
+        "git": {
+            "branch": task.branch,
+            "base_branch": task.base_branch,
+            "worktree_path": task.worktree_path,
+            "repo_path": task.repo_path,
+            "diff": {
+                "files": task.diff_files,
+                "insertions": task.diff_insertions,
+                "deletions": task.diff_deletions,
+            },
+            "merged": task.merged_at is not None,
+            "merged_at": task.merged_at.isoformat() if task.merged_at else None,
+            "merge_commit": task.merge_commit,
+        }
+    }
 
 
 def result_document(task: Task) -> dict[str, Any]:

@@ -62,6 +62,10 @@ class CleanArgs(Args):
         bool, Field(strict=True, description="Keep tasks that ended in the last 24 hours.")
     ] = True
     dry_run: Annotated[bool, Field(strict=True, description="Only list what would go.")] = False
+    force: Annotated[
+        bool,
+        Field(strict=True, description="Also delete tasks whose branch has unmerged work."),
+    ] = False
 
 
 def _success_rate(by_status: dict[str, int]) -> float | None:
@@ -162,7 +166,9 @@ def build_info_tools(engine: TaskEngine, prompts: PromptLibrary) -> list[Tool]:
         args = validated(CleanArgs, {}, arguments)
         if isinstance(args, CallToolResult):
             return args
-        doomed = await engine.clean(keep_recent=args.keep_recent, dry_run=args.dry_run)
+        doomed = await engine.clean(
+            keep_recent=args.keep_recent, dry_run=args.dry_run, force=args.force
+        )
         verb = "Would delete" if args.dry_run else "Deleted"
         return success(
             f"{verb} {len(doomed)} ended tasks; running, queued and waiting tasks are kept.",
@@ -243,7 +249,8 @@ def build_info_tools(engine: TaskEngine, prompts: PromptLibrary) -> list[Tool]:
             description=(
                 "Delete ended tasks (completed, failed, cancelled) and their logs. keep_recent "
                 "(default true) keeps those ended in the last 24 hours; dry_run lists without "
-                "deleting. Never deletes a running, queued, waiting or interrupted task."
+                "deleting. Never deletes a running, queued, waiting or interrupted task, nor "
+                "one whose branch holds unmerged work unless force is true."
             ),
             input_schema=input_schema(CleanArgs, {}),
             annotations=ToolAnnotations(

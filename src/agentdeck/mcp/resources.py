@@ -13,7 +13,7 @@ from mcp.types import ListResourcesResult, PaginatedRequestParams, Resource
 
 from agentdeck import __version__
 from agentdeck.engine import TaskEngine
-from agentdeck.errors import NotFound
+from agentdeck.errors import AgentdeckError, NotFound
 from agentdeck.model import Task, TaskStatus
 from agentdeck.views import LOG_KINDS, load_detail, log_text, result_document, summary
 
@@ -137,6 +137,21 @@ def install_resources(server: MCPServer, engine: TaskEngine) -> None:
         if total > len(events):
             header = f"(showing the last {len(events)} of {total} lines)\n"
         return header + log_text(events)
+
+    @server.resource(
+        "task://{id}/diff",
+        name="task-diff",
+        description="Unified diff of the task's branch against its base branch, including "
+        "uncommitted work in its worktree.",
+        mime_type="text/x-diff",
+    )
+    async def task_diff(id: str) -> str:
+        await task_or_missing(id)
+        try:
+            _, text = await engine.diff(id)
+        except AgentdeckError as exc:
+            raise ResourceNotFoundError(exc.message) from exc
+        return text
 
     @server.resource(
         "task://{id}/result",

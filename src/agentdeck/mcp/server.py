@@ -10,6 +10,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from agentdeck import __version__
 from agentdeck.engine import TaskEngine
+from agentdeck.mcp.git_tools import build_git_tools
 from agentdeck.mcp.info_tools import build_info_tools
 from agentdeck.mcp.prompts import PromptLibrary, install_prompts
 from agentdeck.mcp.resources import install_resources
@@ -32,7 +33,11 @@ def build_server(engine: TaskEngine) -> tuple[MCPServer, ChangeNotifier]:
         "agentdeck",
         version=__version__,
         instructions=INSTRUCTIONS,
-        tools=[*build_tools(engine), *build_info_tools(engine, prompts)],
+        tools=[
+            *build_tools(engine),
+            *build_git_tools(engine),
+            *build_info_tools(engine, prompts),
+        ],
         subscriptions=modern,
     )
     lowlevel = server._lowlevel_server

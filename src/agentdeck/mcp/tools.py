@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
@@ -68,6 +68,20 @@ class CreateTaskArgs(Args):
         Field(description=f"One of {', '.join(PERMISSION_MODES)}; default bypassPermissions."),
     ] = None
     timeout_seconds: Annotated[float | None, Field(gt=0, le=TIMEOUT_LIMIT)] = None
+    isolation: Annotated[
+        Literal["worktree", "none"] | None,
+        Field(
+            description="In a git repo: worktree (default) gives the task its own branch "
+            "and worktree; none runs in the project directory itself."
+        ),
+    ] = None
+    branch: Annotated[
+        str | None, Field(max_length=200, description="Name of the task's new branch.")
+    ] = None
+    base_branch: Annotated[
+        str | None,
+        Field(max_length=200, description="Branch to start from; default the current one."),
+    ] = None
 
     wait: Annotated[
         bool, Field(strict=True, description="Return only when the turn ends (with progress).")
@@ -137,6 +151,9 @@ def build_tools(engine: TaskEngine) -> list[Tool]:
                 max_turns=args.max_turns,
                 permission_mode=args.permission_mode,
                 timeout_seconds=args.timeout_seconds,
+                isolation=args.isolation,
+                branch=args.branch,
+                base_branch=args.base_branch,
             )
         except AgentdeckError as exc:
             return from_error(exc)
@@ -160,6 +177,8 @@ def build_tools(engine: TaskEngine) -> list[Tool]:
                 "agent": task.agent,
                 "session_id": task.session_id,
                 "project_path": task.project_path,
+                "branch": task.branch,
+                "base_branch": task.base_branch,
                 "created_at": task.created_at.isoformat(),
                 **_ids(task.id),
                 **extra,
