@@ -1,0 +1,103 @@
+"""Worktree creation time for a repository of 10k files (prints figures, asserts nothing).
+
+Measures agentdeck's whole preparation of a task workspace (`isolation.prepare`:
+worktree + branch checkout + copying untracked config) against the baseline of a
+bare `git worktree add` of the same repository, p50 and p90 over several runs.
+
+    .venv/bin/python benchmarks/bench_worktree.py [--files 10000] [--runs 9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+
+from agentdeck import isolation, workspace
+from agentdeck.config import load_settings
+from agentdeck.model import Task, TaskStatus, now
+
+IDENTITY = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+
+
+def make_repo(root: Path, files: int) -> Path:
+    repo = root / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
+    for i in range(files):
+        folder = repo / f"pkg{i // 100:03d}"
+        folder.mkdir(exist_ok=True)
+        (folder / f"mod{i:05d}.py").write_text(f"VALUE = {i}\n" * 20)
+    (repo / ".gitignore").write_text(".env\n")
+    (repo / ".env").write_text("TOKEN_NAME=bench\n")
+    (repo / ".agentdeck.toml").write_text('copy_files = [".env"]\n')
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", *IDENTITY, "commit", "-q", "-m", "init"], cwd=repo, check=True)
+    return repo
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def main(files: int, runs: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        started = time.perf_counter()
+        repo = make_repo(root, files)
+        print(f"repository: {files} files, built in {time.perf_counter() - started:.1f} s")
+        settings = load_settings(
+            env={"AGENTDECK_HOME": str(root / "home"), "AGENTDECK_ROOTS": str(repo)}
+        )
+        raw: list[float] = []
+        ours: list[float] = []
+        for i in range(runs):
+            t0 = time.perf_counter()
+            await workspace.git(
+                repo, "worktree", "add", "-q", "-b", f"raw{i}", str(root / f"raw{i}"), "main"
+            )
+            raw.append(time.perf_counter() - t0)
+
+            stamp = now()
+            task = Task(
+                id=f"t-bench{i:05d}",
+                title="bench",
+                status=TaskStatus.IN_PROGRESS,
+                agent="claude",
+                project_path=str(repo),
+                cwd=str(repo),
+                created_at=stamp,
+                updated_at=stamp,
+                isolation="worktree",
+                repo_path=str(repo),
+                branch=f"agentdeck/bench{i}",
+                base_branch="main",
+                worktree_path=str(isolation.worktree_dir(settings, repo, f"t-bench{i:05d}")),
+            )
+            t0 = time.perf_counter()
+            await workspace.git(repo, "branch", task.branch or "", "main")
+            await isolation.prepare(settings, task)
+            ours.append(time.perf_counter() - t0)
+        print(f"{'':28}{'p50 (ms)':>10}{'p90 (ms)':>10}")
+        print(
+            f"{'git worktree add (baseline)':28}{pct(raw, 0.5) * 1e3:>10.0f}"
+            f"{pct(raw, 0.9) * 1e3:>10.0f}"
+        )
+        print(f"{'agentdeck prepare':28}{pct(ours, 0.5) * 1e3:>10.0f}{pct(ours, 0.9) * 1e3:>10.0f}")
+        print(
+            f"ratio agentdeck / baseline (p50): {statistics.median(ours) / statistics.median(raw):.2f}"
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=9)
+    args = parser.parse_args()
+    anyio.run(main, args.files, args.runs)
