@@ -91,7 +91,8 @@ async def main(files: int, runs: int) -> None:
         )
         print(f"{'agentdeck prepare':28}{pct(ours, 0.5) * 1e3:>10.0f}{pct(ours, 0.9) * 1e3:>10.0f}")
         print(
-            f"ratio agentdeck / baseline (p50): {statistics.median(ours) / statistics.median(raw):.2f}"
+            "ratio agentdeck / baseline (p50): "
+            f"{statistics.median(ours) / statistics.median(raw):.2f}"
         )
 
 
