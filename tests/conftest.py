@@ -50,6 +50,8 @@ def agent_env(
         "DISABLE_TELEMETRY": "1",
         "CLAUDE_CODE_MAX_RETRIES": "0",
         "AGENTDECK_CLAUDE_MODEL": MODEL,
+        # Most tests are not about approvals; those that are ask for the `ask` policy.
+        "AGENTDECK_APPROVAL_POLICY": "bypass",
     }
     for name in ("claude", "tmp", "run"):
         (base / name).mkdir(parents=True, exist_ok=True)

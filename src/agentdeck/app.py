@@ -20,6 +20,7 @@ from agentdeck.config import Settings
 from agentdeck.engine import TaskEngine
 from agentdeck.mcp.server import build_server
 from agentdeck.mcp.subscriptions import ChangeNotifier
+from agentdeck.notify import Notifier
 from agentdeck.store import Store
 
 log = logging.getLogger("agentdeck")
@@ -36,12 +37,14 @@ class Deck:
         self.mcp: MCPServer
         self.notifier: ChangeNotifier
         self.mcp, self.notifier = build_server(self.engine)
+        self.push = Notifier(settings, self.store, self.bus)  # Apprise push notifications
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Deck]:
         """Run the engine (recovery first) and the notifier until the block exits."""
         async with anyio.create_task_group() as tg:
             await tg.start(self.notifier.run)
+            await tg.start(self.push.run)  # before the engine: recovery is notified too
             await tg.start(self.engine.run)
             _announce(self.settings)
             try:
@@ -52,11 +55,19 @@ class Deck:
 
 
 def _announce(settings: Settings) -> None:
-    if settings.permission_mode == "bypassPermissions":
+    roots = ", ".join(map(str, settings.roots))
+    if settings.approval_policy == "bypass":
         log.warning(
-            "agents run in bypassPermissions mode: they may run any command and change any "
-            "file in the task's project directory (allowed roots: %s)",
-            ", ".join(map(str, settings.roots)),
+            "approval policy bypass: agents may run any command and change any file in the "
+            "task's project directory without asking (allowed roots: %s)",
+            roots,
+        )
+    else:
+        log.warning(
+            "approval policy %s: agents edit files in the task's workspace freely and ask "
+            "before anything else (allowed roots: %s)",
+            settings.approval_policy,
+            roots,
         )
     log.info("state in %s", settings.home)
 

@@ -8,12 +8,13 @@ default project) is the directory the server was started in.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agentdeck.errors import ConfigError
 
@@ -40,6 +41,76 @@ class ClaudeSettings(BaseModel):
         default=None, description="An installed `claude` binary; default: the SDK's bundled one."
     )
     model: str | None = None
+
+
+class CodexSettings(BaseModel):
+    """``[agents.codex]``: the Codex CLI. No provider: the user's own ~/.codex config/login."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cli_path: str | None = Field(default=None, description="A `codex` binary; default: PATH.")
+    model: str | None = None
+    provider_base_url: str | None = Field(
+        default=None,
+        description="An OpenAI Responses API (…/v1): agentdeck then writes its own CODEX_HOME.",
+    )
+    env_key: str = Field(default="OPENAI_API_KEY", description="Variable holding its API key.")
+    extra_args: list[str] = Field(default_factory=list, description="Added to `codex exec`.")
+
+
+class GeminiSettings(BaseModel):
+    """``[agents.gemini]``: the Gemini CLI. No base_url: the user's own ~/.gemini settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cli_path: str | None = Field(default=None, description="A `gemini` binary; default: PATH.")
+    model: str | None = Field(default=None, description="Pin it (-m) to skip model routing.")
+    base_url: str | None = Field(
+        default=None,
+        description="A Gemini API endpoint: agentdeck then writes its own GEMINI_CLI_HOME.",
+    )
+    env_key: str = Field(default="GEMINI_API_KEY", description="Variable holding its API key.")
+    extra_args: list[str] = Field(default_factory=list, description="Added to `gemini`.")
+
+
+class CommandAgentSettings(BaseModel):
+    """``[agents.<name>]`` with a ``command``: any CLI, run without a shell (docs/agents.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: list[str] = Field(min_length=1, description="argv; {instructions} {cwd} {model}.")
+    resume_command: list[str] | None = Field(default=None, description="Also {session_id}.")
+    output: Literal["text", "jsonl"] = "text"
+    fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="jsonl: dotted paths for text, session_id, result, error.",
+    )
+    env: dict[str, str] = Field(default_factory=dict)
+    version_args: list[str] = Field(default_factory=lambda: ["--version"])
+
+
+class AgentsSettings(BaseModel):
+    """``[agents.*]``: codex, gemini, and any other name declares a command agent."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, CommandAgentSettings] = Field(init=False)
+
+    codex: CodexSettings = Field(default_factory=CodexSettings)
+    gemini: GeminiSettings = Field(default_factory=GeminiSettings)
+
+    @model_validator(mode="after")
+    def _command_names(self) -> AgentsSettings:
+        for name in self.__pydantic_extra__ or {}:
+            if not re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", name) or name == "claude":
+                raise ValueError(
+                    f"agents.{name}: a command agent name is lower-case letters, digits, "
+                    "'-' or '_' (not 'claude')"
+                )
+        return self
+
+    @property
+    def commands(self) -> dict[str, CommandAgentSettings]:
+        return dict(self.__pydantic_extra__ or {})
 
 
 class ProjectSettings(BaseModel):
@@ -101,7 +172,16 @@ class Settings(BaseModel):
     permission_mode: PermissionMode = "bypassPermissions"
     timeout_seconds: float = Field(default=3600.0, gt=0)
     max_turns: int | None = Field(default=None, ge=1)
+    approval_policy: Literal["bypass", "ask", "rules"] = Field(
+        default="ask",
+        description="bypass: agents run every tool; ask: edits in the workspace run, anything "
+        "else asks the user; rules: allow_rules run, deny_rules are refused, the rest asks.",
+    )
+    allow_rules: list[str] = Field(default_factory=list)
+    deny_rules: list[str] = Field(default_factory=list)
+    approval_timeout_seconds: float = Field(default=600.0, gt=0)
     claude: ClaudeSettings = Field(default_factory=ClaudeSettings)
+    agents: AgentsSettings = Field(default_factory=AgentsSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     projects: dict[str, ProjectSettings] = Field(default_factory=dict)
 
@@ -131,6 +211,8 @@ def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
         "AGENTDECK_DEFAULT_AGENT": "default_agent",
         "AGENTDECK_PERMISSION_MODE": "permission_mode",
         "AGENTDECK_TIMEOUT_SECONDS": "timeout_seconds",
+        "AGENTDECK_APPROVAL_POLICY": "approval_policy",
+        "AGENTDECK_APPROVAL_TIMEOUT_SECONDS": "approval_timeout_seconds",
     }
     for var, key in simple.items():
         if env.get(var):

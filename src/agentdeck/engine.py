@@ -19,7 +19,8 @@ from anyio.abc import TaskGroup
 from agentdeck import isolation as isolation_
 from agentdeck import workspace
 from agentdeck.agents import Agent, canonical_agent
-from agentdeck.agents.base import AgentInfo, TurnRequest
+from agentdeck.agents.base import AgentInfo, Approver, TurnRequest
+from agentdeck.approvals import DECISIONS, Answer, Approvals, Pending
 from agentdeck.bus import Bus, Change
 from agentdeck.config import PermissionMode, Settings
 from agentdeck.errors import (
@@ -30,6 +31,8 @@ from agentdeck.errors import (
     ProjectNotAllowed,
 )
 from agentdeck.model import EventKind, NewEvent, Task, TaskStatus, can_transition, new_task_id, now
+from agentdeck.policy import POLICIES, decide, parse_rules
+from agentdeck.policy import summary as policy_summary
 from agentdeck.proctree import MARKER_VAR, kill_tree
 from agentdeck.runner import TurnControl, TurnRunner
 from agentdeck.store import Store
@@ -64,6 +67,7 @@ LIFECYCLE_COLUMNS = (
     "diff_deletions",
     "merged_at",
     "merge_commit",
+    "always_allow",
 )
 
 
@@ -78,6 +82,13 @@ def _text(name: str, value: object, limit: int) -> str:
             {"field": name, "max_length": limit, "length": len(value)},
         )
     return value
+
+
+def _agent_mode(task: Task) -> str:
+    """The agent's own permission mode: bypass only when agentdeck's policy is bypass."""
+    if task.policy == "bypass":
+        return task.permission_mode
+    return task.permission_mode if task.permission_mode in ("acceptEdits", "plan") else "default"
 
 
 class TaskEngine:
@@ -97,6 +108,7 @@ class TaskEngine:
         self._wakeup = anyio.Event()
         self._tg: TaskGroup | None = None
         self._agent_infos: dict[str, AgentInfo] | None = None
+        self.approvals = Approvals()
 
     # -- life of the engine -----------------------------------------------------------
 
@@ -182,6 +194,9 @@ class TaskEngine:
         isolation: str | None = None,
         branch: str | None = None,
         base_branch: str | None = None,
+        policy: str | None = None,
+        allow_rules: list[str] | None = None,
+        deny_rules: list[str] | None = None,
     ) -> Task:
         """Record a new task and queue its first turn.
 
@@ -219,6 +234,14 @@ class TaskEngine:
                 f"timeout_seconds must be a number above 0 and at most {TIMEOUT_LIMIT:g}",
                 {"field": "timeout_seconds"},
             )
+        chosen_policy = policy or self.settings.approval_policy
+        if chosen_policy not in POLICIES:
+            raise InvalidInput(
+                f"policy {chosen_policy!r} is not one of {', '.join(POLICIES)}",
+                {"field": "policy", "accepted": list(POLICIES)},
+            )
+        allow = parse_rules(self.settings.allow_rules if allow_rules is None else allow_rules)
+        deny = parse_rules(self.settings.deny_rules if deny_rules is None else deny_rules)
         task_id = new_task_id()
         git_plan = await isolation_.plan(
             self.settings, project, task_id, title, isolation, branch, base_branch
@@ -238,6 +261,9 @@ class TaskEngine:
             permission_mode=mode,
             timeout_seconds=float(timeout),
             queue=[instructions],
+            policy=chosen_policy,
+            allow_rules=allow,
+            deny_rules=deny,
         )
         if git_plan is not None:
             await workspace.git(git_plan.repo, "branch", git_plan.branch, git_plan.base)
@@ -409,6 +435,115 @@ class TaskEngine:
                         self.bus.publish(Change(task.id, "deleted", None))
             return doomed
 
+    # -- approvals ------------------------------------------------------------------
+
+    def _approver(self, task_id: str, turn: int) -> Approver:
+        async def approve(
+            tool: str, tool_input: dict[str, Any], prompt: str | None
+        ) -> tuple[bool, str]:
+            return await self._approve(task_id, turn, tool, tool_input, prompt)
+
+        return approve
+
+    async def _approve(
+        self, task_id: str, turn: int, tool: str, tool_input: dict[str, Any], prompt: str | None
+    ) -> tuple[bool, str]:
+        """Decide a tool use by the task's policy, asking the user when it says so."""
+        task = await self.get(task_id)
+        verdict, why = decide(
+            task.policy,
+            tool,
+            tool_input,
+            Path(task.cwd),
+            allow=task.allow_rules,
+            deny=task.deny_rules,
+            always=task.always_allow,
+        )
+        if verdict != "ask":
+            if verdict == "deny":
+                note = NewEvent(
+                    EventKind.LOG,
+                    {"source": "approvals", "tool": tool, "text": f"{tool} refused: {why}"},
+                    turn,
+                )
+                await self.store.append(task_id, [note])
+            return verdict == "allow", why
+        pending = self.approvals.open(
+            task_id, turn, tool, tool_input, prompt or policy_summary(tool, tool_input)
+        )
+        try:
+            async with self._lock:
+                task = await self.get(task_id)
+                request = NewEvent(EventKind.PERMISSION_REQUEST, pending.to_dict(), turn)
+                if task.status == TaskStatus.IN_PROGRESS:
+                    await self._transition(
+                        task, TaskStatus.INPUT_REQUIRED, f"{tool} needs your decision", [request]
+                    )
+                else:
+                    await self._save(task, [request])
+            with anyio.move_on_after(self.settings.approval_timeout_seconds):
+                await pending.settled.wait()
+            if pending.answer is None:
+                limit = f"{self.settings.approval_timeout_seconds:g}"
+                Approvals.settle(
+                    pending,
+                    Answer(
+                        "deny", f"No decision within {limit} s, so this was not allowed.", "timeout"
+                    ),
+                )
+        finally:
+            self.approvals.close(pending)
+        answer = pending.answer
+        assert answer is not None
+        await self._record_decision(pending, answer)
+        if answer.decision == "deny":
+            return False, answer.message or "The user denied this."
+        return True, answer.message
+
+    async def _record_decision(self, pending: Pending, answer: Answer) -> None:
+        async with self._lock:
+            task = await self.get(pending.task_id)
+            if answer.decision == "allow_always" and pending.tool not in task.always_allow:
+                task.always_allow.append(pending.tool)
+            decided = NewEvent(
+                EventKind.LOG,
+                {
+                    "source": "approvals",
+                    "request_id": pending.id,
+                    "tool": pending.tool,
+                    "decision": answer.decision,
+                    "message": answer.message,
+                    "by": answer.by,
+                    "at": answer.at.isoformat(),
+                    "text": f"{pending.tool}: {answer.decision} by {answer.by}",
+                },
+                pending.turn,
+            )
+            still_open = self.approvals.for_task(task.id)
+            if task.status == TaskStatus.INPUT_REQUIRED and not still_open:
+                await self._transition(task, TaskStatus.IN_PROGRESS, "decision received", [decided])
+            else:
+                await self._save(task, [decided])
+
+    async def respond(
+        self,
+        ref: str,
+        decision: str,
+        message: str = "",
+        request_id: str | None = None,
+        by: str = "user",
+    ) -> tuple[Task, Pending]:
+        """Settle a task's open decision (the oldest, or ``request_id``)."""
+        if decision not in DECISIONS:
+            raise InvalidInput(
+                f"decision must be one of {', '.join(DECISIONS)}",
+                {"field": "decision", "accepted": list(DECISIONS)},
+            )
+        task = await self.get(ref)
+        pending = self.approvals.find(task.id, request_id)
+        Approvals.settle(pending, Answer(decision, message, by))
+        return task, pending
+
     # -- internals ------------------------------------------------------------------
 
     def _project(self, project_path: str | None) -> Path:
@@ -569,9 +704,10 @@ class TaskEngine:
             cwd=Path(task.cwd),
             model=task.model,
             max_turns=task.max_turns,
-            permission_mode=task.permission_mode,
+            permission_mode=_agent_mode(task),
             resume_session_id=task.session_id,
             env={MARKER_VAR: task.id},
+            approve=None if task.policy == "bypass" else self._approver(task.id, task.turns),
         )
         outcome = await self.runner.run(agent, task, request, task.timeout_seconds, control)
         async with self._lock:

@@ -120,6 +120,11 @@ class Task:
     diff_deletions: int = 0
     merged_at: datetime | None = None
     merge_commit: str | None = None
+    # approvals (see policy.py)
+    policy: str = "bypass"
+    allow_rules: list[str] = field(default_factory=list)
+    deny_rules: list[str] = field(default_factory=list)
+    always_allow: list[str] = field(default_factory=list)  # tools allowed for the whole task
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

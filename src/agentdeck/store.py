@@ -83,13 +83,19 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE tasks ADD COLUMN merge_commit TEXT;
     CREATE INDEX tasks_repo ON tasks(repo_path);
     """,
+    3: """
+    ALTER TABLE tasks ADD COLUMN policy TEXT NOT NULL DEFAULT 'bypass';
+    ALTER TABLE tasks ADD COLUMN allow_rules TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE tasks ADD COLUMN deny_rules TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE tasks ADD COLUMN always_allow TEXT NOT NULL DEFAULT '[]';
+    """,
 }
 
 SCHEMA_VERSION = max(_MIGRATIONS)
 
 _TASK_FIELDS = [f.name for f in fields(Task)]
 _DATETIME_FIELDS = {"created_at", "updated_at", "started_at", "ended_at", "merged_at"}
-_JSON_FIELDS = {"queue", "copied_files"}
+_JSON_FIELDS = {"queue", "copied_files", "allow_rules", "deny_rules", "always_allow"}
 
 
 def _task_row(task: Task) -> dict[str, Any]:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from agentdeck.agents.base import Agent, AgentInfo, TurnRequest
 from agentdeck.agents.claude import ClaudeAgent
+from agentdeck.agents.codex import CodexAgent
+from agentdeck.agents.command import CommandAgent
+from agentdeck.agents.gemini import GeminiAgent
 from agentdeck.config import Settings
 from agentdeck.errors import InvalidInput
 
@@ -12,26 +15,46 @@ ALIASES = {
     "claudecode": "claude",
     "claude-code": "claude",
     "claude_code": "claude",
+    "codex-cli": "codex",
+    "openai-codex": "codex",
+    "gemini-cli": "gemini",
 }
 
 
 def build_agents(settings: Settings) -> dict[str, Agent]:
     """One adapter per configured agent, keyed by its canonical name."""
     claude = settings.claude
-    return {"claude": ClaudeAgent(cli_path=claude.cli_path, default_model=claude.model)}
+    agents: dict[str, Agent] = {
+        "claude": ClaudeAgent(cli_path=claude.cli_path, default_model=claude.model),
+        "codex": CodexAgent(settings.agents.codex, settings.home),
+        "gemini": GeminiAgent(settings.agents.gemini, settings.home),
+    }
+    for name, command in settings.agents.commands.items():
+        agents[name] = CommandAgent(name, command)
+    return agents
 
 
 def canonical_agent(name: str, agents: dict[str, Agent]) -> str:
     """The registry key for ``name`` (case-insensitive, old names accepted)."""
     key = name.strip().lower()
-    key = ALIASES.get(key, key)
+    key = key if key in agents else ALIASES.get(key, key)
     if key not in agents:
         raise InvalidInput(
             f"unknown agent {name!r}; available: {', '.join(sorted(agents))} "
-            f"(old names accepted: CLAUDECODE)",
+            f"(old names accepted: CLAUDECODE, CODEX, GEMINI)",
             {"field": "agent", "available": sorted(agents)},
         )
     return key
 
 
-__all__ = ["Agent", "AgentInfo", "ClaudeAgent", "TurnRequest", "build_agents", "canonical_agent"]
+__all__ = [
+    "Agent",
+    "AgentInfo",
+    "ClaudeAgent",
+    "CodexAgent",
+    "CommandAgent",
+    "GeminiAgent",
+    "TurnRequest",
+    "build_agents",
+    "canonical_agent",
+]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from agentdeck.model import NewEvent
+
+# Asked before a tool use that the agent's own mode does not settle:
+# (tool name, tool input, the agent's prompt text) -> (allowed, message for the agent).
+Approver = Callable[[str, dict[str, Any], str | None], Awaitable[tuple[bool, str]]]
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,7 @@ class TurnRequest:
     permission_mode: str = "bypassPermissions"
     resume_session_id: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    approve: Approver | None = None  # None: every tool use runs (policy bypass)
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,22 @@ import os
 import shutil
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import anyio
 from claude_agent_sdk import (
     AssistantMessage,
+    CanUseTool,
     ClaudeAgentOptions,
+    PermissionResult,
+    PermissionResultAllow,
+    PermissionResultDeny,
     ResultMessage,
     SystemMessage,
     TextBlock,
+    ToolPermissionContext,
     ToolResultBlock,
     ToolUseBlock,
     UserMessage,
@@ -28,6 +34,7 @@ from claude_agent_sdk import (
 )
 from claude_agent_sdk._errors import ClaudeSDKError, CLINotFoundError, ProcessError
 from claude_agent_sdk._internal.transport.subprocess_cli import SubprocessCLITransport
+from claude_agent_sdk.types import _configure_can_use_tool
 
 from agentdeck.agents.base import AgentInfo, Emit, TurnRequest
 from agentdeck.model import EventKind, NewEvent
@@ -190,7 +197,7 @@ class ClaudeAgent:
         return env
 
     def options(self, request: TurnRequest, stderr: Callable[[str], None]) -> ClaudeAgentOptions:
-        return ClaudeAgentOptions(
+        options = ClaudeAgentOptions(
             cwd=str(request.cwd),
             cli_path=self._cli(),
             model=request.model or self.default_model,
@@ -202,6 +209,10 @@ class ClaudeAgent:
             env=self._env(request),
             stderr=stderr,
         )
+        if request.approve is None:
+            return options
+        # Permission prompts come back over the control protocol to `_can_use_tool`.
+        return replace(options, can_use_tool=_can_use_tool(request))
 
     async def run(self, request: TurnRequest, emit: Emit) -> None:
         """Run one turn; emit normalized events ending with ``turn_finished``."""
@@ -219,7 +230,8 @@ class ClaudeAgent:
             emit(_turn_started(request, options, pid, argv))
 
         prompt = _one_prompt(request.instructions)
-        transport = _SessionTransport(prompt, options, on_spawn)
+        # query() configures its own copy; the transport needs the configured one too.
+        transport = _SessionTransport(prompt, _configure_can_use_tool(options), on_spawn)
         finished = False
         try:
             try:
@@ -283,6 +295,21 @@ class ClaudeAgent:
             cli,
             capabilities={"resume": True, "cost": True, "approvals": False},
         )
+
+
+def _can_use_tool(request: TurnRequest) -> CanUseTool:
+    approve = request.approve
+    assert approve is not None
+
+    async def can_use_tool(
+        tool: str, tool_input: dict[str, Any], context: ToolPermissionContext
+    ) -> PermissionResult:
+        allowed, message = await approve(tool, tool_input, context.title)
+        if allowed:
+            return PermissionResultAllow()
+        return PermissionResultDeny(message=message)
+
+    return can_use_tool
 
 
 async def _one_prompt(text: str) -> Any:

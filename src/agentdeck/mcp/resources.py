@@ -111,6 +111,17 @@ def install_resources(server: MCPServer, engine: TaskEngine) -> None:
         return _json(await tasks_document(engine))
 
     @server.resource(
+        "agent://pending",
+        name="pending",
+        description="Everything waiting on the user, across tasks: tool uses to allow or deny "
+        "(answer with respond_task). Subscribe for updates.",
+        mime_type="application/json",
+    )
+    async def agent_pending() -> str:
+        pending = [p.to_dict() for p in engine.approvals.all()]
+        return _json({"count": len(pending), "pending": pending})
+
+    @server.resource(
         "task://{id}",
         name="task",
         description=(

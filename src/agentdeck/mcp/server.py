@@ -10,6 +10,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from agentdeck import __version__
 from agentdeck.engine import TaskEngine
+from agentdeck.mcp.approval_tools import build_approval_tools
 from agentdeck.mcp.git_tools import build_git_tools
 from agentdeck.mcp.info_tools import build_info_tools
 from agentdeck.mcp.prompts import PromptLibrary, install_prompts
@@ -36,6 +37,7 @@ def build_server(engine: TaskEngine) -> tuple[MCPServer, ChangeNotifier]:
         tools=[
             *build_tools(engine),
             *build_git_tools(engine),
+            *build_approval_tools(engine),
             *build_info_tools(engine, prompts),
         ],
         subscriptions=modern,

@@ -27,7 +27,7 @@ from agentdeck.bus import Bus
 
 log = logging.getLogger(__name__)
 
-LIST_URIS = ("agent://tasks", "task://list", "agent://status")
+LIST_URIS = ("agent://tasks", "task://list", "agent://status", "agent://pending")
 MIN_INTERVAL = 0.1  # seconds between two notifications for the same URI
 
 

@@ -82,6 +82,21 @@ class CreateTaskArgs(Args):
         str | None,
         Field(max_length=200, description="Branch to start from; default the current one."),
     ] = None
+    policy: Annotated[
+        Literal["bypass", "ask", "rules"] | None,
+        Field(
+            description="Approvals: bypass (run every tool), ask (edits in the workspace "
+            "run, anything else asks you), rules (allow_rules run, deny_rules are refused, "
+            "the rest asks). Default from the server's config."
+        ),
+    ] = None
+    allow_rules: Annotated[
+        list[Annotated[str, Field(max_length=500)]] | None,
+        Field(max_length=100, description="e.g. ['Bash(npm test:*)', 'WebFetch']"),
+    ] = None
+    deny_rules: Annotated[
+        list[Annotated[str, Field(max_length=500)]] | None, Field(max_length=100)
+    ] = None
 
     wait: Annotated[
         bool, Field(strict=True, description="Return only when the turn ends (with progress).")
@@ -154,6 +169,9 @@ def build_tools(engine: TaskEngine) -> list[Tool]:
                 isolation=args.isolation,
                 branch=args.branch,
                 base_branch=args.base_branch,
+                policy=args.policy,
+                allow_rules=args.allow_rules,
+                deny_rules=args.deny_rules,
             )
         except AgentdeckError as exc:
             return from_error(exc)

@@ -1,0 +1,278 @@
+"""Google's Gemini CLI, run headless: ``gemini --output-format stream-json`` (one process per turn).
+
+``gemini --output-format stream-json --approval-mode <mode> --skip-trust [-m M]
+[--resume <session_id>] --prompt=<instructions>`` with stdin closed. stdout is
+JSONL: ``init`` (session_id, model), ``message`` (user echo; assistant text in
+``delta`` chunks), ``tool_use``, ``tool_result``, ``error`` (non-fatal), and one
+``result`` (``status``, ``stats`` = this run's token counts, ``error``).
+
+By default the user's own ``~/.gemini`` settings and login are used. With
+``[agents.gemini] base_url`` agentdeck runs the CLI with its own
+``GEMINI_CLI_HOME`` (under agentdeck's state dir) whose ``.gemini/settings.json``
+selects API-key auth and turns telemetry off — the CLI refuses a base URL
+without it ("Invalid auth method selected."). A dead model server makes the CLI
+retry for minutes: the engine's timeout ends such a turn.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from agentdeck.agents._process import (
+    Turn,
+    agent_env,
+    find_binary,
+    missing_message,
+    probe_binary,
+    run_lines,
+    tool_result,
+)
+from agentdeck.agents.base import AgentInfo, Emit, TurnRequest
+from agentdeck.config import GeminiSettings
+from agentdeck.model import EventKind
+
+APPROVAL_MODES = {
+    "bypassPermissions": "yolo",
+    "acceptEdits": "auto_edit",
+    "default": "default",  # headless: tools that would ask are not offered at all
+    "plan": "plan",
+}
+OWN_SETTINGS = {
+    "security": {"auth": {"selectedType": "gemini-api-key"}},
+    "privacy": {"usageStatisticsEnabled": False},
+    "telemetry": {"enabled": False},
+}
+
+
+class _Stream:
+    """Maps one turn's stream-json lines to normalized events."""
+
+    def __init__(self, turn: Turn) -> None:
+        self.turn = turn
+        self.session_id: str | None = None
+        self.result: dict[str, Any] | None = None
+        self.result_text: str | None = None
+        self.last_error: str | None = None
+        self._text: list[str] = []
+
+    def flush(self) -> None:
+        """Assistant text comes in delta chunks: one ``message`` event per run of them."""
+        if self._text:
+            self.result_text = "".join(self._text)
+            self._text = []
+            self.turn.emit(EventKind.MESSAGE, {"role": "assistant", "text": self.result_text})
+
+    def line(self, line: str) -> None:
+        line = line.strip()
+        if not line:
+            return
+        try:
+            event = json.loads(line)
+        except ValueError:
+            self.turn.emit(EventKind.LOG, {"source": "agent", "text": line})
+            return
+        if isinstance(event, dict):
+            self.event(event)
+
+    def event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        emit = self.turn.emit
+        if kind == "message" and event.get("role") == "assistant":
+            text = str(event.get("content") or "")
+            if not event.get("delta"):
+                self.flush()
+            self._text.append(text)
+            return
+        self.flush()
+        if kind == "init":
+            self.session_id = str(event.get("session_id") or "") or None
+            emit(
+                EventKind.SESSION,
+                {
+                    "session_id": self.session_id,
+                    "model": event.get("model"),
+                    "cwd": str(self.turn.request.cwd),
+                },
+            )
+        elif kind == "tool_use":
+            emit(
+                EventKind.TOOL_CALL,
+                {
+                    "id": event.get("tool_id"),
+                    "name": event.get("tool_name"),
+                    "input": event.get("parameters") or {},
+                },
+            )
+        elif kind == "tool_result":
+            error = event.get("error")
+            output = event.get("output")
+            if output is None and isinstance(error, dict):
+                output = error.get("message")
+            status = event.get("status")
+            extra = {"status": status} if status not in (None, "success", "error") else {}
+            emit(
+                EventKind.TOOL_RESULT,
+                tool_result(
+                    str(event.get("tool_id")), str(output or ""), status != "success", **extra
+                ),
+            )
+        elif kind == "error":
+            self.last_error = str(event.get("message") or "")
+            emit(
+                EventKind.LOG,
+                {
+                    "source": "agent",
+                    "level": event.get("severity") or "error",
+                    "text": self.last_error,
+                },
+            )
+        elif kind == "result":
+            self.result = event
+
+    def usage(self) -> dict[str, Any] | None:
+        stats = (self.result or {}).get("stats")
+        if not isinstance(stats, dict):
+            return None
+        total_in = int(stats.get("input_tokens") or 0)
+        cached = int(stats.get("cached") or 0)
+        return {
+            "input_tokens": int(stats.get("input") or max(0, total_in - cached)),
+            "output_tokens": int(stats.get("output_tokens") or 0),
+            "cache_read_tokens": cached,
+            "cache_creation_tokens": 0,
+            "cost_usd": 0.0,
+            "cost_known": False,
+            "tool_calls": int(stats.get("tool_calls") or 0),
+        }
+
+    def error(self) -> str | None:
+        error = (self.result or {}).get("error")
+        if isinstance(error, dict):
+            return str(error.get("message") or error.get("type") or "error")
+        return str(error) if error else None
+
+
+class GeminiAgent:
+    """Adapter for the Gemini CLI."""
+
+    name = "gemini"
+
+    def __init__(self, settings: GeminiSettings | None = None, home: Path | None = None) -> None:
+        self.settings = settings or GeminiSettings()
+        self.own_home = (home / "gemini") if home and self.settings.base_url else None
+
+    def _cli(self) -> str | None:
+        return find_binary(self.settings.cli_path, "gemini")
+
+    def _problem(self) -> str:
+        return missing_message(
+            "Gemini CLI", self.settings.cli_path, "gemini", "agents.gemini.cli_path"
+        )
+
+    def _prepare_home(self, env: dict[str, str]) -> dict[str, str]:
+        if self.own_home is None:
+            return {}
+        settings_file = self.own_home / ".gemini" / "settings.json"
+        settings_file.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(OWN_SETTINGS, indent=2) + "\n"
+        if not settings_file.is_file() or settings_file.read_text(encoding="utf-8") != text:
+            settings_file.write_text(text, encoding="utf-8")
+        extra = {
+            "GEMINI_CLI_HOME": str(self.own_home),
+            "GOOGLE_GEMINI_BASE_URL": str(self.settings.base_url),
+        }
+        key = env.get(self.settings.env_key)
+        if key:
+            extra["GEMINI_API_KEY"] = key
+        return extra
+
+    def argv(self, cli: str, request: TurnRequest) -> list[str]:
+        mode = APPROVAL_MODES.get(request.permission_mode, "default")
+        argv = [cli, "--output-format", "stream-json", "--approval-mode", mode, "--skip-trust"]
+        model = request.model or self.settings.model
+        if model:
+            argv += ["-m", model]
+        if request.resume_session_id:
+            argv += ["--resume", request.resume_session_id]
+        # One argv element, even when the instructions start with "-".
+        return [*argv, *self.settings.extra_args, f"--prompt={request.instructions}"]
+
+    async def run(self, request: TurnRequest, emit: Emit) -> None:
+        """Run one turn; emit normalized events ending with ``turn_finished``."""
+        turn = Turn(self.name, request, emit)
+        cli = self._cli()
+        if cli is None:
+            turn.fail(self._problem())
+            return
+        env = agent_env(request)
+        extra = self._prepare_home(env)
+        if self.own_home is not None and "GEMINI_API_KEY" not in extra:
+            turn.fail(
+                f"Gemini: the API key variable {self.settings.env_key} is not set "
+                "(agents.gemini.env_key)"
+            )
+            return
+        env.update(extra)
+        stream = _Stream(turn)
+        argv = self.argv(cli, request)
+        model = request.model or self.settings.model
+        code = await run_lines(
+            argv,
+            request=request,
+            env=env,
+            on_spawn=lambda pid: turn.started_event(pid, argv, model),
+            on_stdout=stream.line,
+            on_stderr=turn.on_stderr,
+        )
+        stream.flush()
+        usage = stream.usage()
+        if usage is not None:
+            turn.emit(EventKind.USAGE, usage)
+        stats = (stream.result or {}).get("stats") or {}
+        common: dict[str, Any] = {
+            "exit_code": code,
+            "session_id": stream.session_id,
+            "result_text": stream.result_text,
+            "num_turns": 1,
+        }
+        status = (stream.result or {}).get("status")
+        if status == "success" and code == 0:
+            duration = stats.get("duration_ms") if isinstance(stats, dict) else None
+            turn.emit(
+                EventKind.TURN_FINISHED,
+                {
+                    "success": True,
+                    "duration_ms": turn.duration_ms,
+                    "api_duration_ms": duration,
+                    "cost_usd": None,
+                    **common,
+                },
+            )
+            return
+        if stream.result is not None:
+            error = f"Gemini: {stream.error() or status or 'failed'}"
+        elif code != 0:
+            error = f"Gemini CLI exited with code {code}" + (
+                f": {stream.last_error}" if stream.last_error else ""
+            )
+        else:
+            error = "Gemini CLI ended without a result"
+        turn.fail(error, **common)
+
+    async def probe(self) -> AgentInfo:
+        return await probe_binary(
+            self.name,
+            self._cli(),
+            self._problem(),
+            capabilities={
+                "resume": True,
+                "cost": False,
+                "approvals": False,
+                "custom_endpoint": self.own_home is not None,
+            },
+        )
+
+
+__all__ = ["APPROVAL_MODES", "GeminiAgent"]

@@ -1,0 +1,104 @@
+"""Decisions the user owes an agent: open requests, and the first answer that settles each."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import anyio
+
+from agentdeck.errors import InvalidTransition, NotFound
+from agentdeck.model import now
+
+Decision = Literal["allow", "deny", "allow_always"]
+DECISIONS: tuple[Decision, ...] = ("allow", "deny", "allow_always")
+
+
+@dataclass
+class Answer:
+    decision: Decision
+    message: str
+    by: str
+    at: datetime = field(default_factory=now)
+
+
+@dataclass
+class Pending:
+    """One tool use waiting for the user's decision."""
+
+    id: str
+    task_id: str
+    turn: int
+    tool: str
+    input: dict[str, Any]
+    summary: str
+    created_at: datetime = field(default_factory=now)
+    answer: Answer | None = None
+    settled: anyio.Event = field(default_factory=anyio.Event)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "request_id": self.id,
+            "task_id": self.task_id,
+            "turn": self.turn,
+            "tool": self.tool,
+            "input": self.input,
+            "summary": self.summary,
+            "created_at": self.created_at.isoformat(),
+            "decisions": list(DECISIONS),
+        }
+
+
+class Approvals:
+    """Open requests across all tasks; the first answer wins, later ones are refused."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, Pending] = {}
+
+    def open(
+        self, task_id: str, turn: int, tool: str, tool_input: dict[str, Any], summary: str
+    ) -> Pending:
+        pending = Pending(f"p-{secrets.token_hex(5)}", task_id, turn, tool, tool_input, summary)
+        self._open[pending.id] = pending
+        return pending
+
+    def close(self, pending: Pending) -> None:
+        self._open.pop(pending.id, None)
+
+    def all(self) -> list[Pending]:
+        return sorted(self._open.values(), key=lambda p: p.created_at)
+
+    def for_task(self, task_id: str) -> list[Pending]:
+        return [p for p in self.all() if p.task_id == task_id]
+
+    def find(self, task_id: str, request_id: str | None) -> Pending:
+        """The open request ``request_id`` of the task (default: its oldest one)."""
+        if request_id is None:
+            waiting = self.for_task(task_id)
+            if not waiting:
+                raise InvalidTransition(
+                    f"task {task_id} is not waiting for a decision",
+                    {"id": task_id},
+                )
+            return waiting[0]
+        pending = self._open.get(request_id)
+        if pending is None or pending.task_id != task_id:
+            raise NotFound(
+                f"no open decision {request_id!r} for task {task_id} (it may be settled "
+                "already); agent://pending lists the open ones",
+                {"request_id": request_id},
+            )
+        return pending
+
+    @staticmethod
+    def settle(pending: Pending, answer: Answer) -> None:
+        if pending.answer is not None:
+            raise InvalidTransition(
+                f"decision {pending.id} was already settled ({pending.answer.decision} by "
+                f"{pending.answer.by})",
+                {"request_id": pending.id},
+            )
+        pending.answer = answer
+        pending.settled.set()
