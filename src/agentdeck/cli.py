@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import sys
 from typing import Annotated
@@ -12,8 +11,10 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from agentdeck import __version__
+from agentdeck import __version__, cli_doctor, cli_tasks
 from agentdeck.app import Deck, build_app
+from agentdeck.cli_common import is_loopback
+from agentdeck.cli_notify import notify_app
 from agentdeck.config import load_settings
 from agentdeck.errors import ConfigError
 
@@ -25,14 +26,20 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+app.command()(cli_tasks.run)
+app.command("continue")(cli_tasks.continue_)
+app.command()(cli_tasks.tasks)
+app.command()(cli_tasks.show)
+app.command()(cli_tasks.logs)
+app.command()(cli_tasks.cancel)
+app.command()(cli_tasks.end)
+app.command("approve")(cli_tasks.respond("allow"))
+app.command("allow-always")(cli_tasks.respond("allow_always"))
+app.command("deny")(cli_tasks.respond("deny"))
+app.command()(cli_tasks.diff)
+app.command()(cli_tasks.merge)
+app.command()(cli_doctor.doctor)
+app.add_typer(notify_app)
 
 
 @app.command()
@@ -59,7 +66,7 @@ def serve(
     if stdio:
         anyio.run(_serve_stdio, Deck(settings))
         return
-    if not _is_loopback(settings.host):
+    if not is_loopback(settings.host):
         err.print(
             f"[red]error:[/] refusing to listen on {settings.host}: agentdeck has no "
             "authentication yet, so it only binds to loopback (127.0.0.1 / ::1)."

@@ -86,7 +86,9 @@ class CommandAgentSettings(BaseModel):
         description="jsonl: dotted paths for text, session_id, result, error.",
     )
     env: dict[str, str] = Field(default_factory=dict)
-    version_args: list[str] = Field(default_factory=lambda: ["--version"])
+    version_command: list[str] | None = Field(
+        default=None, description="Probe argv; default [command[0], '--version']; [] skips it."
+    )
 
 
 class AgentsSettings(BaseModel):
@@ -157,6 +159,63 @@ class NotifySettings(BaseModel):
     projects: dict[str, NotifyProjectSettings] = Field(default_factory=dict)
 
 
+class JwtConfig(BaseModel):
+    """``[auth.jwt]``: accept JWT access tokens from an OAuth issuer (docs/remote-access.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    issuer: str | None = Field(default=None, description="Expected `iss`; also the AS URL.")
+    audience: str | None = Field(default=None, description="Expected `aud`.")
+    jwks_url: str | None = Field(default=None, description="The issuer's JWKS (public keys).")
+    scopes_claim: str = Field(default="scope", description="Claim with read/write/admin.")
+    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256", "PS256"])
+    leeway_seconds: float = Field(default=30.0, ge=0)
+
+    @model_validator(mode="after")
+    def _all_or_nothing(self) -> JwtConfig:
+        given = [self.issuer, self.audience, self.jwks_url]
+        if any(given) and not all(given):
+            raise ValueError("auth.jwt needs issuer, audience and jwks_url together")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.issuer and self.audience and self.jwks_url)
+
+
+class AuthConfig(BaseModel):
+    """``[auth]``: bearer tokens (``agentdeck token create``) and JWT (docs/security.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allow_loopback_without_token: bool = Field(
+        default=True,
+        description="Loopback clients need no token while no token exists (and no JWT issuer "
+        "is configured); off for good once the first token is created.",
+    )
+    public_url: str | None = Field(
+        default=None, description="The /mcp URL clients use (behind a tunnel); for 401 metadata."
+    )
+    jwt: JwtConfig = Field(default_factory=JwtConfig)
+
+
+class HttpConfig(BaseModel):
+    """``[http]``: Host / Origin checks, CORS, body size, rate limit, sessions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host header values accepted ('name:*' for any port); default loopback "
+        "names with the port.",
+    )
+    cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed.")
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    rate_limit_requests: int = Field(default=600, ge=0, description="Per window; 0: off.")
+    rate_limit_window_seconds: float = Field(default=60.0, gt=0)
+    max_sessions: int | None = Field(default=100, ge=1, description="Concurrent MCP sessions.")
+
+
 class Settings(BaseModel):
     """The whole configuration of one agentdeck server."""
 
@@ -184,6 +243,8 @@ class Settings(BaseModel):
     agents: AgentsSettings = Field(default_factory=AgentsSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     projects: dict[str, ProjectSettings] = Field(default_factory=dict)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
 
     @field_validator("roots")
     @classmethod

@@ -84,11 +84,17 @@ def _text(name: str, value: object, limit: int) -> str:
     return value
 
 
-def _agent_mode(task: Task) -> str:
-    """The agent's own permission mode: bypass only when agentdeck's policy is bypass."""
+def _agent_mode(task: Task, agent: Agent) -> str:
+    """The agent's own permission mode: bypass only when agentdeck's policy is bypass.
+
+    Agents that can ask agentdeck (``approvals``) run in their default mode and ask;
+    the others get the closest sandbox: edits in the workspace, nothing more.
+    """
     if task.policy == "bypass":
         return task.permission_mode
-    return task.permission_mode if task.permission_mode in ("acceptEdits", "plan") else "default"
+    if task.permission_mode in ("acceptEdits", "plan"):
+        return task.permission_mode
+    return "default" if getattr(agent, "approvals", False) else "acceptEdits"
 
 
 class TaskEngine:
@@ -704,7 +710,7 @@ class TaskEngine:
             cwd=Path(task.cwd),
             model=task.model,
             max_turns=task.max_turns,
-            permission_mode=_agent_mode(task),
+            permission_mode=_agent_mode(task, agent),
             resume_session_id=task.session_id,
             env={MARKER_VAR: task.id},
             approve=None if task.policy == "bypass" else self._approver(task.id, task.turns),

@@ -8,8 +8,9 @@ from typing import Any
 from agentdeck.model import Event, EventKind, Task, now
 from agentdeck.store import Store
 
-FILE_TOOLS = {"Write", "Edit", "MultiEdit", "NotebookEdit"}
-COMMAND_TOOLS = {"Bash"}
+# Tool names of Claude Code, Codex and Gemini CLI that change files / run commands.
+FILE_TOOLS = {"Write", "Edit", "MultiEdit", "NotebookEdit", "write_file", "replace", "apply_patch"}
+COMMAND_TOOLS = {"Bash", "shell", "run_shell_command"}
 
 
 def human_duration(seconds: float) -> str:
@@ -41,6 +42,11 @@ def summary(task: Task) -> dict[str, Any]:
         "agent": task.agent,
         "created_at": task.created_at.isoformat(),
         "updated_at": task.updated_at.isoformat(),
+        "cost_usd": task.cost_usd,
+        "branch": task.branch,
+        "diff": f"+{task.diff_insertions} -{task.diff_deletions} in {task.diff_files} files"
+        if task.isolation == "worktree"
+        else None,
     }
 
 

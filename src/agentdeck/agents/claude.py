@@ -178,6 +178,7 @@ class ClaudeAgent:
     """Adapter for Claude Code."""
 
     name = "claude"
+    approvals = True  # asks agentdeck before tool uses (can_use_tool)
 
     def __init__(self, cli_path: str | None = None, default_model: str | None = None) -> None:
         self.cli_path = cli_path
@@ -293,7 +294,7 @@ class ClaudeAgent:
             True,
             version,
             cli,
-            capabilities={"resume": True, "cost": True, "approvals": False},
+            capabilities={"resume": True, "cost": True, "approvals": True},
         )
 
 

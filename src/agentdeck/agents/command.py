@@ -167,11 +167,17 @@ class CommandAgent:
             turn.fail(error, **common)
 
     async def probe(self) -> AgentInfo:
+        cli = self._cli()
+        version = self.settings.version_command
+        if version is None:
+            version = [self.settings.command[0], "--version"]
+        if version and cli is not None:
+            cli = find_binary(None, version[0])
         return await probe_binary(
             self.name,
-            self._cli(),
+            cli,
             self._problem(),
-            version_args=self.settings.version_args,
+            version_args=version[1:],
             capabilities={
                 "resume": self.settings.resume_command is not None,
                 "cost": False,

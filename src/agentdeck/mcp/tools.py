@@ -54,7 +54,8 @@ class CreateTaskArgs(Args):
         Field(
             max_length=64,
             validation_alias=AliasChoices("agent", "tool"),
-            description="Agent to run: claude (default). Old name: CLAUDECODE.",
+            description="Agent to run: claude (default), codex, gemini, or a command agent "
+            "from the config. Old names: CLAUDECODE, CODEX, GEMINI.",
         ),
     ] = None
     project_path: Annotated[
