@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import mcp.types as types
 import pytest
 from mcp import Client
 
@@ -187,3 +188,32 @@ async def test_bad_rules_are_refused(ask_settings: Settings) -> None:
             allow_rules=["Bash(("],
         )
         assert result["isError"] and "bad permission rule" in result["message"]
+
+
+async def test_the_creating_client_is_asked_by_elicitation(
+    ask_settings: Settings, project: Path
+) -> None:
+    asked: list[str] = []
+
+    async def on_elicit(context: object, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"decision": "allow"})
+
+    async with (
+        serve(ask_settings) as srv,
+        Client(srv.url, mode="legacy", elicitation_callback=on_elicit) as client,
+    ):
+        created = await call(
+            client, "create_task", title="Elicit", instructions="BASH echo elicited > e.txt"
+        )
+        task_id = created["result"]["task_id"]
+        task = await wait_status(client, task_id, {"waiting", "failed"})
+        assert task["status"] == "waiting", task.get("error")
+        assert asked and "echo elicited" in asked[0]
+        assert (project / "e.txt").exists()
+        decisions = [
+            e.data
+            for e in await srv.deck.store.events(task_id)
+            if e.data.get("source") == "approvals"
+        ]
+        assert decisions[0]["by"] == "elicitation"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -14,6 +16,7 @@ from agentdeck.model import now
 
 Decision = Literal["allow", "deny", "allow_always"]
 DECISIONS: tuple[Decision, ...] = ("allow", "deny", "allow_always")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,11 +54,36 @@ class Pending:
         }
 
 
+# Asks one client directly (e.g. by MCP elicitation); None when it gave no answer.
+Asker = Callable[["Pending"], Awaitable["Answer | None"]]
+
+
 class Approvals:
     """Open requests across all tasks; the first answer wins, later ones are refused."""
 
     def __init__(self) -> None:
         self._open: dict[str, Pending] = {}
+        self._askers: dict[str, list[Asker]] = {}
+
+    def add_asker(self, task_id: str, asker: Asker) -> None:
+        """Also ask ``asker`` (besides every other face) about this task's requests."""
+        self._askers.setdefault(task_id, []).append(asker)
+
+    def askers(self, task_id: str) -> list[Asker]:
+        return list(self._askers.get(task_id, []))
+
+    async def ask_one(self, asker: Asker, pending: Pending) -> None:
+        """Ask one client; its answer settles ``pending`` unless another came first."""
+        try:
+            answer = await asker(pending)
+        except Exception as exc:  # a client that went away just does not answer
+            log.info("could not ask a client about %s: %s", pending.id, exc)
+            self._askers[pending.task_id] = [
+                a for a in self._askers.get(pending.task_id, []) if a is not asker
+            ]
+            return
+        if answer is not None and pending.answer is None:
+            self.settle(pending, answer)
 
     def open(
         self, task_id: str, turn: int, tool: str, tool_input: dict[str, Any], summary: str

@@ -487,8 +487,12 @@ class TaskEngine:
                     )
                 else:
                     await self._save(task, [request])
-            with anyio.move_on_after(self.settings.approval_timeout_seconds):
-                await pending.settled.wait()
+            async with anyio.create_task_group() as askers:
+                for asker in self.approvals.askers(task_id):
+                    askers.start_soon(self.approvals.ask_one, asker, pending)
+                with anyio.move_on_after(self.settings.approval_timeout_seconds):
+                    await pending.settled.wait()
+                askers.cancel_scope.cancel()
             if pending.answer is None:
                 limit = f"{self.settings.approval_timeout_seconds:g}"
                 Approvals.settle(

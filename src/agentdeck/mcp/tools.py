@@ -19,6 +19,7 @@ from agentdeck.engine import (
 )
 from agentdeck.errors import AgentdeckError
 from agentdeck.mcp.arguments import Args, input_schema, validated
+from agentdeck.mcp.elicit import elicitation_asker
 from agentdeck.mcp.envelope import from_error, raw_tool, success
 from agentdeck.mcp.waiting import DEFAULT_MAX_WAIT, MAX_WAIT_LIMIT, wait_for_turn
 from agentdeck.model import Task, TaskStatus
@@ -176,6 +177,9 @@ def build_tools(engine: TaskEngine) -> list[Tool]:
             )
         except AgentdeckError as exc:
             return from_error(exc)
+        asker = elicitation_asker(ctx)
+        if asker is not None:
+            engine.approvals.add_asker(task.id, asker)
         message = (
             f"Task {task.id} created; the {task.agent} agent starts as soon as a slot is free. "
             f"Watch task://{task.id}."
