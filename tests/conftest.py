@@ -84,10 +84,11 @@ class Running:
 @asynccontextmanager
 async def serve(settings: Settings) -> AsyncIterator[Running]:
     """agentdeck's HTTP app under uvicorn on a free loopback port, for one block."""
-    deck = Deck(settings)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
+    # The real port: the allowed Host headers and the auth metadata URL carry it.
+    deck = Deck(settings.model_copy(update={"port": port}))
     server = uvicorn.Server(
         uvicorn.Config(build_app(deck), log_level="warning", lifespan="on", ws="none")
     )

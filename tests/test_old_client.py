@@ -101,7 +101,9 @@ async def test_old_client_session(settings: Settings, project: Path, era: str) -
 
         prompts = _envelope_ok(await call(client, "get_prompt"))
         assert {p["name"] for p in prompts["prompts"]} >= {
-            "fix_bug", "create_unit_tests", "create_react_component"
+            "fix_bug",
+            "create_unit_tests",
+            "create_react_component",
         }
         fix_bug = _envelope_ok(await call(client, "get_prompt", prompt_id="fix_bug"))
         assert "bug_description" in [a["name"] for a in fix_bug["prompt"]["arguments"]]

@@ -15,9 +15,11 @@ from starlette.routing import Mount, Route
 
 from agentdeck import __version__
 from agentdeck.agents import build_agents
+from agentdeck.auth import Access
 from agentdeck.bus import Bus
 from agentdeck.config import Settings
 from agentdeck.engine import TaskEngine
+from agentdeck.http_guard import middleware, transport_options
 from agentdeck.mcp.server import build_server
 from agentdeck.mcp.subscriptions import ChangeNotifier
 from agentdeck.notify import Notifier
@@ -36,7 +38,8 @@ class Deck:
         self.engine = TaskEngine(settings, self.store, self.bus, build_agents(settings))
         self.mcp: MCPServer
         self.notifier: ChangeNotifier
-        self.mcp, self.notifier = build_server(self.engine)
+        self.access = Access(settings, self.store)  # tokens / JWT / loopback (docs/security.md)
+        self.mcp, self.notifier = build_server(self.engine, self.access)
         self.push = Notifier(settings, self.store, self.bus)  # Apprise push notifications
 
     @asynccontextmanager
@@ -74,7 +77,7 @@ def _announce(settings: Settings) -> None:
 
 def build_app(deck: Deck) -> Starlette:
     """The HTTP app: MCP at ``/mcp``, ``GET /health``."""
-    mcp_app = deck.mcp.streamable_http_app()
+    mcp_app = deck.mcp.streamable_http_app(**transport_options(deck.settings))
 
     async def health(request: Request) -> JSONResponse:
         counts = await deck.store.count_by_status()
@@ -95,4 +98,5 @@ def build_app(deck: Deck) -> Starlette:
     return Starlette(
         routes=[Route("/health", health, methods=["GET"]), Mount("/", app=mcp_app)],
         lifespan=lifespan,
+        middleware=middleware(deck.settings, deck.access),  # CORS, Host, rate, body, loopback
     )

@@ -13,10 +13,12 @@ from rich.console import Console
 
 from agentdeck import __version__, cli_doctor, cli_tasks
 from agentdeck.app import Deck, build_app
-from agentdeck.cli_common import is_loopback
+from agentdeck.auth import auth_configured, check_binding, reachable_urls
 from agentdeck.cli_notify import notify_app
+from agentdeck.cli_token import audit, token_app
 from agentdeck.config import load_settings
 from agentdeck.errors import ConfigError
+from agentdeck.redact import install_log_redaction
 
 app = typer.Typer(
     name="agentdeck",
@@ -40,6 +42,8 @@ app.command()(cli_tasks.diff)
 app.command()(cli_tasks.merge)
 app.command()(cli_doctor.doctor)
 app.add_typer(notify_app)
+app.add_typer(token_app, name="token")
+app.command("audit")(audit)
 
 
 @app.command()
@@ -58,6 +62,7 @@ def serve(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    install_log_redaction()
     try:
         settings = load_settings(host=host, port=port)
     except ConfigError as exc:
@@ -66,17 +71,18 @@ def serve(
     if stdio:
         anyio.run(_serve_stdio, Deck(settings))
         return
-    if not is_loopback(settings.host):
-        err.print(
-            f"[red]error:[/] refusing to listen on {settings.host}: agentdeck has no "
-            "authentication yet, so it only binds to loopback (127.0.0.1 / ::1)."
-        )
-        raise typer.Exit(2)
+    try:
+        check_binding(settings, auth_configured(settings))
+    except ConfigError as exc:
+        err.print(f"[red]error:[/] {exc.message}")
+        raise typer.Exit(2) from exc
     deck = Deck(settings)
     err.print(
-        f"[bold]agentdeck {__version__}[/] MCP on [cyan]http://{settings.host}:{settings.port}/mcp[/]"
-        f" · state {settings.home} · projects under {', '.join(map(str, settings.roots))}"
+        f"[bold]agentdeck {__version__}[/] · state {settings.home} · projects under "
+        f"{', '.join(map(str, settings.roots))}"
     )
+    for url in reachable_urls(settings):
+        err.print(f"  MCP: [cyan]{url}[/]")
     uvicorn.run(
         build_app(deck),
         host=settings.host,

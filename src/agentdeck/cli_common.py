@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -18,16 +17,6 @@ from agentdeck.errors import ConfigError
 from agentdeck.model import Event as StoredEvent
 from agentdeck.remote import Event, Remote, ToolFailed, Unreachable
 from agentdeck.views import log_line
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
 
 EXIT_OK = 0
 EXIT_FAILED = 1

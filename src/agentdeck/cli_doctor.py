@@ -19,7 +19,8 @@ from rich.table import Table
 from rich.text import Text
 
 from agentdeck.agents import Agent, AgentInfo, build_agents
-from agentdeck.cli_common import EXIT_FAILED, EXIT_OK, is_loopback, out
+from agentdeck.auth import auth_configured, check_binding, is_loopback_host
+from agentdeck.cli_common import EXIT_FAILED, EXIT_OK, out
 from agentdeck.config import Settings, home_dir, load_settings
 from agentdeck.errors import ConfigError
 
@@ -90,12 +91,16 @@ def _health(host: str, port: int) -> dict[str, Any] | None:
 async def _check_port(settings: Settings) -> Check:
     host, port = settings.host, settings.port
     where = f"{host}:{port}"
-    if not is_loopback(host):
+    try:
+        if not is_loopback_host(host):
+            check_binding(settings, await anyio.to_thread.run_sync(auth_configured, settings))
+    except ConfigError as exc:
         return Check(
             "address",
             "fail",
-            f"{host} is not a loopback address: serve refuses it",
-            'set host = "127.0.0.1" (config.toml) or unset AGENTDECK_HOST',
+            exc.message,
+            'set host = "127.0.0.1" (config.toml), or create a token first: '
+            "agentdeck token create --name NAME --scope write",
         )
     if _port_free(host, port):
         return Check("address", "ok", f"{where} is free")

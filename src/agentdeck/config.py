@@ -211,7 +211,7 @@ class HttpConfig(BaseModel):
     )
     cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed.")
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
-    rate_limit_requests: int = Field(default=600, ge=0, description="Per window; 0: off.")
+    rate_limit_requests: int = Field(default=3000, ge=0, description="Per window; 0: off.")
     rate_limit_window_seconds: float = Field(default=60.0, gt=0)
     max_sessions: int | None = Field(default=100, ge=1, description="Concurrent MCP sessions.")
 

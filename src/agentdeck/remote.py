@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 import httpx2
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp.types import TextResourceContents
 
@@ -99,8 +100,18 @@ def _single_remote_error(exc: BaseException) -> RemoteError | None:
 
 async def _open(stack: AsyncExitStack, target: str) -> Client:
     """An MCP client connected to ``target``; `Unreachable` if no MCP server answers there."""
+    token = os.environ.get("AGENTDECK_TOKEN")
+    transport: Any = target
+    if token:
+        http = await stack.enter_async_context(
+            httpx2.AsyncClient(
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=httpx2.Timeout(30, read=300),
+            )
+        )
+        transport = streamable_http_client(target, http_client=http)
     try:
-        return await stack.enter_async_context(Client(target))
+        return await stack.enter_async_context(Client(transport))
     except Exception as exc:
         if _connection_failure(exc):
             raise Unreachable(target) from exc

@@ -8,8 +8,9 @@ and writing overlap, and a long stream only ever appends.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
@@ -17,6 +18,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from agentdeck.agents.base import Agent, TurnRequest
 from agentdeck.bus import Bus, Change
 from agentdeck.model import EventKind, NewEvent, Task, now
+from agentdeck.redact import redact_value, secret_values
 from agentdeck.store import Store
 
 MAX_BATCH = 2_000
@@ -107,6 +109,8 @@ class TurnRunner:
         """Run ``request`` to its end; ``task`` is updated and saved as events arrive."""
         send, receive = anyio.create_memory_object_stream[NewEvent](math.inf)
         summary = _Summary(task, resumed=request.resume_session_id is not None)
+        # The agent's secrets, once per turn: their values never reach the store.
+        secrets = tuple(secret_values({**os.environ, **request.env}))
 
         finished_sent = False
 
@@ -145,7 +149,7 @@ class TurnRunner:
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(produce)
-            await self._persist(task, receive, summary)
+            await self._persist(task, receive, summary, secrets)
 
         finished = summary.finished or {}
         success = bool(finished.get("success"))
@@ -157,7 +161,11 @@ class TurnRunner:
         )
 
     async def _persist(
-        self, task: Task, receive: MemoryObjectReceiveStream[NewEvent], summary: _Summary
+        self,
+        task: Task,
+        receive: MemoryObjectReceiveStream[NewEvent],
+        summary: _Summary,
+        secrets: tuple[str, ...] = (),
     ) -> None:
         async with receive:
             while True:
@@ -170,9 +178,19 @@ class TurnRunner:
                         batch.append(receive.receive_nowait())
                     except (anyio.WouldBlock, anyio.EndOfStream):
                         break
+                if secrets:
+                    batch = [_redacted(e, secrets) for e in batch]
                 for event in batch:
                     summary.apply(event)
                 task.updated_at = now()
                 with anyio.CancelScope(shield=True):
                     stored = await self.store.save(task, batch, SUMMARY_COLUMNS)
                 self.bus.publish(Change(task.id, "updated", None, stored[-1].seq))
+
+
+def _redacted(event: NewEvent, secrets: tuple[str, ...]) -> NewEvent:
+    """``event`` with ``secrets`` masked in its data (the same object when none occurs)."""
+    data = redact_value(event.data, secrets)
+    if data is event.data:
+        return event
+    return NewEvent(event.kind, cast(dict[str, Any], data), event.turn, event.ts)

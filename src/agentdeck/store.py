@@ -89,6 +89,27 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE tasks ADD COLUMN deny_rules TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE tasks ADD COLUMN always_allow TEXT NOT NULL DEFAULT '[]';
     """,
+    4: """
+    CREATE TABLE tokens (
+        name TEXT PRIMARY KEY,
+        scope TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        expires_at TEXT,
+        last_used_at TEXT,
+        revoked_at TEXT
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts TEXT NOT NULL,
+        who TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        arguments TEXT NOT NULL,
+        task_id TEXT,
+        client TEXT,
+        outcome TEXT NOT NULL
+    );
+    """,
 }
 
 SCHEMA_VERSION = max(_MIGRATIONS)
@@ -399,6 +420,91 @@ class Store:
             sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
             params.extend(kinds)
         return int(self._db.execute(sql, params).fetchone()[0])
+
+    # -- access tokens and the audit log (agentdeck.auth) ------------------------------
+    # Rows are plain dicts of the columns; only the token's sha256 is ever stored.
+
+    async def add_token(self, row: dict[str, Any]) -> None:
+        """Insert a token row; `sqlite3.IntegrityError` if the name (or hash) exists."""
+        await self._run(self._add_token, row)
+
+    def _add_token(self, row: dict[str, Any]) -> None:
+        cols = ", ".join(row)
+        with self._transaction():
+            self._db.execute(
+                f"INSERT INTO tokens ({cols}) VALUES ({', '.join(f':{c}' for c in row)})", row
+            )
+
+    async def token_by_hash(self, digest: str) -> dict[str, Any] | None:
+        return await self._run(self._token_by_hash, digest)
+
+    def _token_by_hash(self, digest: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT * FROM tokens WHERE hash = ?", (digest,)).fetchone()
+        return dict(row) if row else None
+
+    async def list_tokens(self) -> list[dict[str, Any]]:
+        """Every token row (revoked included), oldest first, without the hash."""
+        return await self._run(self._list_tokens)
+
+    def _list_tokens(self) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT * FROM tokens ORDER BY created_at, name").fetchall()
+        return [{k: v for k, v in dict(r).items() if k != "hash"} for r in rows]
+
+    async def has_tokens(self) -> bool:
+        """Whether any token was ever created (revoked and expired ones count)."""
+        return await self._run(
+            lambda: self._db.execute("SELECT EXISTS(SELECT 1 FROM tokens)").fetchone()[0] == 1
+        )
+
+    async def revoke_token(self, name: str, when: str) -> bool:
+        """Mark ``name`` revoked; False if no such (unrevoked) token."""
+        return await self._run(self._revoke_token, name, when)
+
+    def _revoke_token(self, name: str, when: str) -> bool:
+        with self._transaction():
+            cur = self._db.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+                (when, name),
+            )
+            return cur.rowcount == 1
+
+    async def touch_token(self, name: str, when: str) -> None:
+        await self._run(self._touch_token, name, when)
+
+    def _touch_token(self, name: str, when: str) -> None:
+        with self._transaction():
+            self._db.execute("UPDATE tokens SET last_used_at = ? WHERE name = ?", (when, name))
+
+    async def add_audit(self, row: dict[str, Any]) -> int:
+        """Insert an audit row; its id."""
+        return await self._run(self._add_audit, row)
+
+    def _add_audit(self, row: dict[str, Any]) -> int:
+        cols = ", ".join(row)
+        with self._transaction():
+            cur = self._db.execute(
+                f"INSERT INTO audit ({cols}) VALUES ({', '.join(f':{c}' for c in row)})", row
+            )
+            return int(cur.lastrowid or 0)
+
+    async def finish_audit(self, entry_id: int, outcome: str, task_id: str | None) -> None:
+        """Set a started audit row's outcome (and task id, if it was not known)."""
+        await self._run(self._finish_audit, entry_id, outcome, task_id)
+
+    def _finish_audit(self, entry_id: int, outcome: str, task_id: str | None) -> None:
+        with self._transaction():
+            self._db.execute(
+                "UPDATE audit SET outcome = ?, task_id = COALESCE(task_id, ?) WHERE id = ?",
+                (outcome, task_id, entry_id),
+            )
+
+    async def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest ``limit`` audit rows, newest first."""
+        return await self._run(self._audit_entries, limit)
+
+    def _audit_entries(self, limit: int) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+        return [dict(r) for r in rows]
 
 
 class _Tx:

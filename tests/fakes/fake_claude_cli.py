@@ -45,6 +45,10 @@ State lives under ``$FAKE_CLAUDE_DIR`` (default ``$HOME/.fake-claude``):
                              top of this script), "argv", "cwd", "marker" (AGENTDECK_TASK_ID)}
 
 ``--version`` prints ``2.1.332 (Fake Claude)``.
+
+Its ``#!/usr/bin/env python3`` takes the first ``python3`` on PATH: put a real
+interpreter first (tests prepend ``dirname(sys.executable)``); a pyenv shim costs
+~120 ms and two extra processes (bash) per start, which skews process counts.
 """
 
 from __future__ import annotations

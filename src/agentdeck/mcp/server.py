@@ -9,7 +9,9 @@ from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from agentdeck import __version__
+from agentdeck.auth import Access
 from agentdeck.engine import TaskEngine
+from agentdeck.mcp.access import install_access
 from agentdeck.mcp.approval_tools import build_approval_tools
 from agentdeck.mcp.git_tools import build_git_tools
 from agentdeck.mcp.info_tools import build_info_tools
@@ -26,8 +28,13 @@ INSTRUCTIONS = (
 )
 
 
-def build_server(engine: TaskEngine) -> tuple[MCPServer, ChangeNotifier]:
-    """The MCP server for ``engine`` and the notifier to run beside it."""
+def build_server(
+    engine: TaskEngine, access: Access | None = None
+) -> tuple[MCPServer, ChangeNotifier]:
+    """The MCP server for ``engine`` and the notifier to run beside it.
+
+    Over HTTP every request passes ``access``'s token verifier (docs/security.md)."""
+    access = access or Access(engine.settings, engine.store)
     prompts = PromptLibrary(engine.settings)
     modern = InMemorySubscriptionBus()
     server = MCPServer(
@@ -41,6 +48,8 @@ def build_server(engine: TaskEngine) -> tuple[MCPServer, ChangeNotifier]:
             *build_info_tools(engine, prompts),
         ],
         subscriptions=modern,
+        token_verifier=access.verifier,
+        auth=access.auth_settings(),
     )
     lowlevel = server._lowlevel_server
     # Handshake-era clients only learn about list_changed if it is advertised.
@@ -50,6 +59,7 @@ def build_server(engine: TaskEngine) -> tuple[MCPServer, ChangeNotifier]:
     )
     install_resources(server, engine)
     install_prompts(server, prompts)
+    install_access(server, engine.store)
     legacy = LegacySubscribers()
     legacy.install(server)
     return server, ChangeNotifier(engine.bus, modern, legacy)

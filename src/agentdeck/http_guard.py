@@ -1,0 +1,174 @@
+"""HTTP hygiene around the whole app (docs/security.md), outermost first:
+
+1. CORS: only ``http.cors_origins`` get ``Access-Control-Allow-Origin`` (none by default).
+2. Host / Origin (DNS rebinding): the SDK's `TransportSecuritySettings` check, on every
+   path (the SDK applies it to ``/mcp`` too). Default hosts: loopback names with the port.
+3. Rate limit per token (per client address without one) → 429 with ``Retry-After``.
+4. Body limit on the bytes actually received (chunked too) → 413.
+5. `LoopbackGate`: while no token exists, vouch for loopback clients (see agentdeck.auth).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from typing import Any
+
+from mcp.server.transport_security import (
+    RequestBodyLimitMiddleware,
+    TransportSecurityMiddleware,
+    TransportSecuritySettings,
+)
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from agentdeck.auth import Access, is_loopback_host
+from agentdeck.config import Settings
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+# A request relayed by a proxy or tunnel is not a loopback client, whatever its socket says.
+PROXY_HEADERS = (
+    b"forwarded",
+    b"x-forwarded-for",
+    b"x-forwarded-host",
+    b"x-real-ip",
+    b"cf-connecting-ip",
+    b"tailscale-user-login",
+    b"tailscale-funnel-request",
+)
+MCP_HEADERS = ["authorization", "content-type", "mcp-session-id", "mcp-protocol-version"]
+MAX_BUCKETS = 10_000
+
+
+def transport_security(settings: Settings) -> TransportSecuritySettings:
+    """Allowed Host and Origin values: configured, else loopback names with the port."""
+    hosts = settings.http.allowed_hosts or [f"{h}:{settings.port}" for h in LOOPBACK_NAMES]
+    origins = [f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts]
+    origins += settings.http.cors_origins
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+    )
+
+
+def transport_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for ``MCPServer.streamable_http_app``."""
+    return {
+        "transport_security": transport_security(settings),
+        "max_request_body_size": settings.http.max_body_bytes,
+        "max_sessions": settings.http.max_sessions,
+        "host": settings.host,
+    }
+
+
+def middleware(settings: Settings, access: Access) -> list[Middleware]:
+    """The guard stack for the Starlette app, outermost first."""
+    http = settings.http
+    stack = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=http.cors_origins,
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=[*MCP_HEADERS, "last-event-id"],
+            expose_headers=["mcp-session-id", "www-authenticate"],
+        ),
+        Middleware(HostGuard, security=transport_security(settings)),
+    ]
+    if http.rate_limit_requests:
+        stack.append(
+            Middleware(
+                RateLimit, requests=http.rate_limit_requests, window=http.rate_limit_window_seconds
+            )
+        )
+    stack.append(Middleware(RequestBodyLimitMiddleware, max_body_size=http.max_body_bytes))
+    stack.append(Middleware(LoopbackGate, access=access))
+    return stack
+
+
+class HostGuard:
+    """Refuse foreign ``Host`` (421) / ``Origin`` (403) headers on every path."""
+
+    def __init__(self, app: ASGIApp, security: TransportSecuritySettings) -> None:
+        self.app = app
+        self.check = TransportSecurityMiddleware(security)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refused = await self.check.validate_request(Request(scope), is_post=False)
+            if refused is not None:
+                await refused(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class RateLimit:
+    """A token bucket per caller: ``requests`` per ``window`` seconds, bursts up to it."""
+
+    def __init__(self, app: ASGIApp, requests: int, window: float) -> None:
+        self.app = app
+        self.capacity = float(requests)
+        self.rate = requests / window
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+
+    def _key(self, scope: Scope) -> str:
+        for name, value in scope.get("headers", []):
+            if name == b"authorization":
+                return "token:" + hashlib.sha256(value).hexdigest()[:32]
+        client = scope.get("client")
+        return f"addr:{client[0] if client else '?'}"
+
+    def take(self, key: str) -> float:
+        """0 when the request may go on, else the seconds until it may."""
+        now = time.monotonic()
+        tokens, at = self._buckets.get(key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - at) * self.rate)
+        if tokens >= 1:
+            self._buckets[key] = (tokens - 1, now)
+            if len(self._buckets) > MAX_BUCKETS:
+                self._forget_idle(now)
+            return 0.0
+        self._buckets[key] = (tokens, now)
+        return (1 - tokens) / self.rate
+
+    def _forget_idle(self, now: float) -> None:
+        for key, (tokens, at) in list(self._buckets.items()):
+            if tokens + (now - at) * self.rate >= self.capacity:
+                del self._buckets[key]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            wait = self.take(self._key(scope))
+            if wait:
+                response = PlainTextResponse(
+                    "Too many requests", 429, headers={"Retry-After": str(max(1, math.ceil(wait)))}
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class LoopbackGate:
+    """While `Access.loopback_open`, a direct loopback client's request carries the
+    verifier's per-process secret instead of its own (absent or stale) credentials."""
+
+    def __init__(self, app: ASGIApp, access: Access) -> None:
+        self.app = app
+        self.access = access
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        direct = scope["type"] == "http" and _direct_loopback(scope)
+        if direct and await self.access.loopback_open():
+            secret = f"Bearer {self.access.verifier.loopback_secret}".encode()
+            headers = [(k, v) for k, v in scope["headers"] if k != b"authorization"]
+            scope = {**scope, "headers": [*headers, (b"authorization", secret)]}
+        await self.app(scope, receive, send)
+
+
+def _direct_loopback(scope: Scope) -> bool:
+    client = scope.get("client")
+    if not client or not is_loopback_host(str(client[0])):
+        return False
+    return not any(name in PROXY_HEADERS for name, _ in scope.get("headers", []))
