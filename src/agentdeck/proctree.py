@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 
 import anyio
 import psutil
 
 MARKER_VAR = "AGENTDECK_TASK_ID"
+POLL = 0.01  # seconds between checks while waiting for processes to end
 
 
 def _members(root_pid: int | None, pgid: int | None, marker: str | None) -> list[psutil.Process]:
@@ -77,6 +79,13 @@ async def kill_tree(
 
 
 def _wait(procs: list[psutil.Process], grace: float) -> list[psutil.Process]:
-    """Wait up to ``grace`` seconds for ``procs`` to end; return the live ones."""
-    _, alive = psutil.wait_procs(procs, timeout=grace)
-    return [p for p in alive if _alive(p)]
+    """Wait up to ``grace`` seconds for ``procs`` to end; return the live ones.
+
+    A zombie counts as ended: a killed orphan stays one until init reaps it.
+    """
+    deadline = time.monotonic() + grace
+    alive = [p for p in procs if _alive(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(POLL)
+        alive = [p for p in alive if _alive(p)]
+    return alive

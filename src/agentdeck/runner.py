@@ -22,6 +22,7 @@ from agentdeck.redact import redact_value, secret_values
 from agentdeck.store import Store
 
 MAX_BATCH = 2_000
+COALESCE_SECONDS = 0.01
 # The task columns a running turn owns; the engine owns the rest.
 SUMMARY_COLUMNS = (
     "session_id",
@@ -173,6 +174,8 @@ class TurnRunner:
                     batch = [await receive.receive()]
                 except anyio.EndOfStream:
                     return
+                # Let a burst gather: one transaction for many events, a few ms later.
+                await anyio.sleep(COALESCE_SECONDS)
                 while len(batch) < MAX_BATCH:
                     try:
                         batch.append(receive.receive_nowait())
@@ -184,8 +187,8 @@ class TurnRunner:
                     summary.apply(event)
                 task.updated_at = now()
                 with anyio.CancelScope(shield=True):
-                    stored = await self.store.save(task, batch, SUMMARY_COLUMNS)
-                self.bus.publish(Change(task.id, "updated", None, stored[-1].seq))
+                    seq = await self.store.save(task, batch, SUMMARY_COLUMNS)
+                self.bus.publish(Change(task.id, "updated", None, seq))
 
 
 def _redacted(event: NewEvent, secrets: tuple[str, ...]) -> NewEvent:

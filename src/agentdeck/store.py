@@ -113,6 +113,7 @@ _MIGRATIONS: dict[int, str] = {
 }
 
 SCHEMA_VERSION = max(_MIGRATIONS)
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 _TASK_FIELDS = [f.name for f in fields(Task)]
 _DATETIME_FIELDS = {"created_at", "updated_at", "started_at", "ended_at", "merged_at"}
@@ -209,10 +210,10 @@ class Store:
 
     # -- tasks ----------------------------------------------------------------------
 
-    async def insert_task(self, task: Task, events: Sequence[NewEvent] = ()) -> list[Event]:
+    async def insert_task(self, task: Task, events: Sequence[NewEvent] = ()) -> int:
         return await self._run(self._insert_task, task, events)
 
-    def _insert_task(self, task: Task, events: Sequence[NewEvent]) -> list[Event]:
+    def _insert_task(self, task: Task, events: Sequence[NewEvent]) -> int:
         row = _task_row(task)
         cols = ", ".join(row)
         marks = ", ".join(f":{c}" for c in row)
@@ -222,17 +223,16 @@ class Store:
 
     async def save(
         self, task: Task, events: Sequence[NewEvent] = (), columns: Iterable[str] | None = None
-    ) -> list[Event]:
+    ) -> int:
         """Write the task's ``columns`` (default: all) and append ``events``, atomically.
 
         Writers name the columns they own, so concurrent writers (the engine's
-        status changes, a turn's running summary) never undo each other.
+        status changes, a turn's running summary) never undo each other. Returns
+        the last event's seq (0 when no events were given).
         """
         return await self._run(self._save, task, events, columns)
 
-    def _save(
-        self, task: Task, events: Sequence[NewEvent], columns: Iterable[str] | None
-    ) -> list[Event]:
+    def _save(self, task: Task, events: Sequence[NewEvent], columns: Iterable[str] | None) -> int:
         row = _task_row(task)
         names = [c for c in (columns or row) if c != "id"]
         unknown = set(names) - set(row)
@@ -245,35 +245,32 @@ class Store:
                 raise KeyError(task.id)
             return self._append(task.id, events)
 
-    async def append(self, task_id: str, events: Sequence[NewEvent]) -> list[Event]:
+    async def append(self, task_id: str, events: Sequence[NewEvent]) -> int:
         """Append events without touching the task's other fields."""
         return await self._run(self._append_tx, task_id, events)
 
-    def _append_tx(self, task_id: str, events: Sequence[NewEvent]) -> list[Event]:
+    def _append_tx(self, task_id: str, events: Sequence[NewEvent]) -> int:
         with self._transaction():
             return self._append(task_id, events)
 
-    def _append(self, task_id: str, events: Sequence[NewEvent]) -> list[Event]:
+    def _append(self, task_id: str, events: Sequence[NewEvent]) -> int:
         if not events:
-            return []
+            return 0
         last = self._db.execute(
             "UPDATE tasks SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq",
             (len(events), task_id),
         ).fetchone()
         if last is None:
             raise KeyError(task_id)
-        first = last[0] - len(events) + 1
-        stored = [
-            Event(task_id, first + i, e.ts, e.turn, e.kind, e.data) for i, e in enumerate(events)
-        ]
-        self._db.executemany(
-            "INSERT INTO events (task_id, seq, ts, turn, kind, data) VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (e.task_id, e.seq, e.ts.isoformat(), e.turn, e.kind, json.dumps(e.data))
-                for e in stored
-            ],
+        # One statement for the whole batch: far cheaper than a row-by-row executemany.
+        payload = _COMPACT.encode([[e.ts.isoformat(), e.turn, e.kind, e.data] for e in events])
+        self._db.execute(
+            "INSERT INTO events (task_id, seq, ts, turn, kind, data)"
+            " SELECT ?, ? + key, json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
+            " json_extract(value, '$[2]'), json_extract(value, '$[3]') FROM json_each(?)",
+            (task_id, last[0] - len(events) + 1, payload),
         )
-        return stored
+        return int(last[0])
 
     async def get(self, task_id: str) -> Task | None:
         return await self._run(self._get, task_id)

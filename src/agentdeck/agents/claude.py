@@ -7,6 +7,7 @@ cancel and timeout stop it together with everything it started.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections import deque
@@ -57,9 +58,14 @@ class _SessionTransport(SubprocessCLITransport):
     """The SDK's transport, with the CLI started as the leader of a new session."""
 
     def __init__(
-        self, prompt: Any, options: ClaudeAgentOptions, on_spawn: Callable[[int, list[str]], None]
+        self,
+        prompt: Any,
+        options: ClaudeAgentOptions,
+        on_spawn: Callable[[int, list[str]], None],
+        marker: str | None,
     ) -> None:
         super().__init__(prompt=prompt, options=options)
+        self._marker = marker
         self.pid: int | None = None
         self.argv: list[str] = []
         self._on_spawn = on_spawn
@@ -75,6 +81,18 @@ class _SessionTransport(SubprocessCLITransport):
         if self._process is not None:
             self.pid = self._process.pid
             self._on_spawn(self.pid, self.argv)
+
+    async def close(self) -> None:
+        """On cancellation, stop the CLI and its children first.
+
+        The SDK's own close waits 5 s for the CLI to exit after closing stdin, but
+        the CLI finishes its turn first; a cancelled turn must stop at once.
+        """
+        task = asyncio.current_task()
+        running = self._process is not None and self._process.returncode is None
+        if running and task is not None and task.cancelling() and self.pid is not None:
+            await kill_tree(self.pid, pgid=self.pid, marker=self._marker)
+        await super().close()
 
 
 def _text_of(content: str | list[dict[str, Any]] | None) -> str:
@@ -232,7 +250,9 @@ class ClaudeAgent:
 
         prompt = _one_prompt(request.instructions)
         # query() configures its own copy; the transport needs the configured one too.
-        transport = _SessionTransport(prompt, _configure_can_use_tool(options), on_spawn)
+        transport = _SessionTransport(
+            prompt, _configure_can_use_tool(options), on_spawn, request.env.get(MARKER_VAR)
+        )
         finished = False
         try:
             try:
