@@ -152,6 +152,17 @@ def build_tools(engine: TaskEngine) -> list[Tool]:
     """The task lifecycle tools, bound to ``engine``."""
     store = engine.store
     create_aliases = {"agent": ["tool"]}
+
+    async def waited(task: Task, ctx: Context, max_wait: float) -> tuple[Task, str, dict[str, Any]]:
+        """After ``wait: true``: the task once its turn ended, a message, the turn's result."""
+        outcome = await wait_for_turn(engine, task.id, ctx, max_wait)
+        timed_out = outcome.timed_out
+        return (
+            outcome.task,
+            _waited_message(outcome.task, timed_out),
+            _turn_result(outcome.task, timed_out),
+        )
+
     ref_aliases = REF_ALIASES
 
     async def create_task(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
@@ -186,10 +197,7 @@ def build_tools(engine: TaskEngine) -> list[Tool]:
         )
         extra: dict[str, Any] = {}
         if args.wait:
-            outcome = await wait_for_turn(engine, task.id, ctx, args.max_wait_seconds)
-            task = outcome.task
-            extra = _turn_result(task, outcome.timed_out)
-            message = _waited_message(task, outcome.timed_out)
+            task, message, extra = await waited(task, ctx, args.max_wait_seconds)
         return success(
             message,
             {
@@ -223,10 +231,7 @@ def build_tools(engine: TaskEngine) -> list[Tool]:
         )
         extra: dict[str, Any] = {}
         if args.wait:
-            outcome = await wait_for_turn(engine, task.id, ctx, args.max_wait_seconds)
-            task = outcome.task
-            extra = _turn_result(task, outcome.timed_out)
-            message = _waited_message(task, outcome.timed_out)
+            task, message, extra = await waited(task, ctx, args.max_wait_seconds)
         return success(
             message,
             {
