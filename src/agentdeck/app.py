@@ -24,6 +24,7 @@ from agentdeck.mcp.server import build_server
 from agentdeck.mcp.subscriptions import ChangeNotifier
 from agentdeck.notify import Notifier
 from agentdeck.store import Store
+from agentdeck.web.api import routes as api_routes
 
 log = logging.getLogger("agentdeck")
 
@@ -76,7 +77,7 @@ def _announce(settings: Settings) -> None:
 
 
 def build_app(deck: Deck) -> Starlette:
-    """The HTTP app: MCP at ``/mcp``, ``GET /health``."""
+    """The HTTP app: MCP at ``/mcp``, the REST API at ``/api``, ``GET /health``."""
     mcp_app = deck.mcp.streamable_http_app(**transport_options(deck.settings))
 
     async def health(request: Request) -> JSONResponse:
@@ -96,7 +97,11 @@ def build_app(deck: Deck) -> Starlette:
             yield
 
     return Starlette(
-        routes=[Route("/health", health, methods=["GET"]), Mount("/", app=mcp_app)],
+        routes=[
+            Route("/health", health, methods=["GET"]),
+            *api_routes(deck),
+            Mount("/", app=mcp_app),
+        ],
         lifespan=lifespan,
         middleware=middleware(deck.settings, deck.access),  # CORS, Host, rate, body, loopback
     )

@@ -1,0 +1,1 @@
+"""The HTTP faces besides MCP: the REST API."""
