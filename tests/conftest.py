@@ -20,6 +20,7 @@ from agentdeck.config import Settings, load_settings
 from fakes.fake_anthropic import FakeAnthropic
 
 MODEL = "claude-sonnet-4-5"
+POLL = 0.05  # seconds between two checks of a condition that has a deadline
 
 
 @pytest.fixture
@@ -134,4 +135,4 @@ async def wait_status(
             task = await read_json(client, f"task://{task_id}")
             if task["status"] in statuses:
                 return task
-            await anyio.sleep(0.05)
+            await anyio.sleep(POLL)

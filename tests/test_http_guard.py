@@ -11,7 +11,7 @@ import pytest
 from mcp import Client
 
 from agentdeck.config import Settings
-from conftest import serve
+from conftest import POLL, serve
 
 pytestmark = pytest.mark.anyio
 
@@ -128,7 +128,7 @@ async def test_rate_limit_then_recovery(settings: Settings) -> None:
 
         with anyio.fail_after(10):  # recovers once the bucket refills
             while (await http.get(health)).status_code == 429:
-                await anyio.sleep(0.05)
+                await anyio.sleep(POLL)
 
 
 async def test_session_cap(settings: Settings) -> None:

@@ -25,6 +25,7 @@ from agentdeck.config import NotifySettings, Settings, load_settings
 from agentdeck.model import Event, EventKind, NewEvent, Task, TaskStatus, now
 from agentdeck.notify import Notifier, compose, kind_of, redact_url
 from agentdeck.store import Store
+from conftest import POLL
 from fakes.notify_receiver import NotifyReceiver, Received
 
 pytestmark = pytest.mark.anyio
@@ -82,7 +83,7 @@ async def poll(check: Callable[[], Any], timeout: float = WAIT) -> Any:
     """Call the async ``check`` until it returns something truthy; fail at the deadline."""
     with anyio.fail_after(timeout):
         while not (value := await check()):
-            await anyio.sleep(0.02)
+            await anyio.sleep(POLL)
         return value
 
 
