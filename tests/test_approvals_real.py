@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import mcp.types as types
 import pytest
 from mcp import Client
 
-from agentdeck.config import Settings, load_settings
-from conftest import call, read_json, serve, wait_status
+from agentdeck.config import NotifySettings, Settings, load_settings
+from conftest import call, read_json, serve, wait_status, wait_until
 from fakes.fake_anthropic import FakeAnthropic
+from fakes.notify_receiver import NotifyReceiver
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_agent]
 
@@ -48,7 +50,11 @@ def _tool_results(fake: FakeAnthropic) -> list[str]:
     return out
 
 
-async def test_bash_asks_then_runs_when_allowed(ask_settings: Settings, project: Path) -> None:
+async def test_bash_asks_then_runs_when_allowed(
+    ask_settings: Settings, project: Path, receiver: NotifyReceiver
+) -> None:
+    notify = NotifySettings(urls=[receiver.url()], backoff_seconds=0.01)
+    ask_settings = ask_settings.model_copy(update={"notify": notify})
     async with serve(ask_settings) as srv, Client(srv.url) as client:
         created = await call(
             client, "create_task", title="Ask", instructions="BASH echo approved > ran.txt"
@@ -60,6 +66,11 @@ async def test_bash_asks_then_runs_when_allowed(ask_settings: Settings, project:
         assert not (project / "ran.txt").exists()
         events = await srv.deck.store.events(task_id, kinds=["permission_request"])
         assert events and events[0].data["tool"] == "Bash"
+        # The user was told: a push notification for input_required went out.
+        needs_you = await wait_until(
+            lambda: [r for r in receiver.received if "input_required" in json.dumps(r.body)]
+        )
+        assert "Ask" in json.dumps(needs_you[0].body)
 
         answered = await call(client, "respond_task", id=task_id, decision="allow")
         assert answered["status"] == "success", answered
@@ -83,6 +94,12 @@ async def test_bash_asks_then_runs_when_allowed(ask_settings: Settings, project:
         assert again["isError"] and again["error"]["type"] == "not_found"
         none_open = await call(client, "respond_task", id=task_id, decision="deny")
         assert none_open["error"]["type"] == "invalid_state"
+
+
+@pytest.fixture
+def receiver() -> Iterator[NotifyReceiver]:
+    with NotifyReceiver() as running:
+        yield running
 
 
 async def test_deny_reaches_the_agent_and_nothing_runs(
