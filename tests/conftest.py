@@ -21,6 +21,9 @@ from fakes.fake_anthropic import FakeAnthropic
 
 MODEL = "claude-sonnet-4-5"
 POLL = 0.05  # seconds between two checks of a condition that has a deadline
+# A shell command for the agent that runs until it is stopped (Claude Code refuses
+# plain `sleep N && ...` chains, so it is a python process).
+LONG_COMMAND = "python3 -c 'import time; time.sleep(300)'"
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from mcp.client.subscriptions import ResourceUpdated
 from agentdeck.config import Settings
 from agentdeck.model import TaskStatus
 from agentdeck.proctree import alive_members
-from conftest import call, read_json, serve, wait_status, wait_until
+from conftest import LONG_COMMAND, call, read_json, serve, wait_status, wait_until
 from fakes.fake_anthropic import FakeAnthropic, digest
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_agent]
@@ -81,7 +81,7 @@ async def test_cancel_long_turn_kills_agent_and_children(
             client,
             "create_task",
             title="Sleepy",
-            instructions="BASH python3 -c 'import time; time.sleep(300)'; echo never > late.txt",
+            instructions=f"BASH {LONG_COMMAND}; echo never > late.txt",
         )
         task_id = created["result"]["task_id"]
         events = await wait_status(client, task_id, {"in_progress"})

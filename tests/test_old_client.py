@@ -13,7 +13,7 @@ from mcp import Client
 from mcp.client.subscriptions import ResourcesListChanged
 
 from agentdeck.config import Settings
-from conftest import call, read_json, serve, wait_status
+from conftest import LONG_COMMAND, call, read_json, serve, wait_status
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_agent]
 
@@ -151,7 +151,7 @@ async def test_cancel_task_keeps_task_and_clean_state_spares_running(settings: S
             client,
             "create_task",
             title="Long",
-            instructions="BASH python3 -c 'import time; time.sleep(300)'",
+            instructions=f"BASH {LONG_COMMAND}",
         )
         task_id = created["result"]["task_id"]
         await wait_status(client, task_id, {"in_progress"})

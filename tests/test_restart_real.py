@@ -16,7 +16,7 @@ import pytest
 from mcp import Client
 
 from agentdeck.proctree import alive_members
-from conftest import call, read_json, wait_status, wait_until
+from conftest import LONG_COMMAND, call, read_json, wait_status, wait_until
 from fakes.fake_anthropic import FakeAnthropic
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_agent]
@@ -72,8 +72,7 @@ async def test_killed_server_leaves_interrupted_task_that_resumes(
                 client,
                 "create_task",
                 title="Long",
-                instructions="WRITE notes.txt started\n"
-                "BASH python3 -c 'import time; time.sleep(300)'",
+                instructions=f"WRITE notes.txt started\nBASH {LONG_COMMAND}",
             )
             task_id = created["result"]["task_id"]
             await wait_until(lambda: len(alive_members(None, marker=task_id)) >= 3, timeout=60)

@@ -75,7 +75,3 @@ class Bus:
             yield listener
         finally:
             self._listeners.discard(listener)
-
-    @property
-    def listener_count(self) -> int:
-        return len(self._listeners)
