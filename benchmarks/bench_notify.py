@@ -1,6 +1,6 @@
 """Turn duration with push notifications off, to a dead port, and to a black hole.
 
-Runs real engine turns against the fake Claude CLI (tests/fakes/fake_claude_cli.py);
+Runs real turns against the fake Claude CLI (tests/fakes/fake_claude_cli.py);
 every turn's ``turn_finished`` is notified. "dead" is a closed port (refused at
 once, retried with backoff); "black hole" accepts connections and never answers
 (each send hangs until Apprise's timeout). Prints the median turn time of each and
@@ -23,6 +23,7 @@ import anyio
 
 from agentdeck.app import Deck
 from agentdeck.config import Settings, load_settings
+from agentdeck.core import ContinueTask, CreateTask
 from agentdeck.model import TaskStatus
 
 ROUNDS = 3
@@ -57,12 +58,13 @@ async def turns(settings: Settings, n: int) -> list[float]:
         for i in range(n):
             begin = time.monotonic()
             if i == 0:
-                task_id = (await deck.engine.create("Bench", "SAY hi")).id
+                task_id = (
+                    await deck.core.create(CreateTask(title="Bench", instructions="SAY hi"))
+                ).id
             else:
-                await deck.engine.continue_(task_id, "SAY again")
+                await deck.core.continue_(ContinueTask(id=task_id, instructions="SAY again"))
             while True:
-                task = await deck.store.get(task_id)
-                assert task is not None
+                task = await deck.core.get(task_id)
                 if task.status == TaskStatus.WAITING and task.turns == i + 1:
                     break
                 if task.status == TaskStatus.FAILED:

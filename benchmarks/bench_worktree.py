@@ -18,9 +18,9 @@ from pathlib import Path
 
 import anyio
 
-from agentdeck import isolation, workspace
 from agentdeck.config import load_settings
-from agentdeck.model import Task, TaskStatus, now
+from agentdeck.core import isolation, workspace
+from agentdeck.model import GitBranch, Task, TaskStatus, now
 
 IDENTITY = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"]
 
@@ -65,6 +65,12 @@ async def main(files: int, runs: int) -> None:
             raw.append(time.perf_counter() - t0)
 
             stamp = now()
+            git = GitBranch(
+                repo_path=str(repo),
+                branch=f"agentdeck/bench{i}",
+                base_branch="main",
+                worktree_path=str(isolation.worktree_dir(settings, repo, f"t-bench{i:05d}")),
+            )
             task = Task(
                 id=f"t-bench{i:05d}",
                 title="bench",
@@ -74,15 +80,11 @@ async def main(files: int, runs: int) -> None:
                 cwd=str(repo),
                 created_at=stamp,
                 updated_at=stamp,
-                isolation="worktree",
-                repo_path=str(repo),
-                branch=f"agentdeck/bench{i}",
-                base_branch="main",
-                worktree_path=str(isolation.worktree_dir(settings, repo, f"t-bench{i:05d}")),
+                git=git,
             )
             t0 = time.perf_counter()
-            await workspace.git(repo, "branch", task.branch or "", "main")
-            await isolation.prepare(settings, task)
+            await workspace.git(repo, "branch", git.branch, "main")
+            await isolation.prepare(settings, task, git)
             ours.append(time.perf_counter() - t0)
         print(f"{'':28}{'p50 (ms)':>10}{'p90 (ms)':>10}")
         print(

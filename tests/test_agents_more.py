@@ -178,7 +178,7 @@ async def test_create_update_end(
     fake: FakeOpenAI | FakeGemini = request.getfixturevalue(fake_name)
     first = f"WRITE hello.txt hi from {agent}"
     async with serve(settings_more) as srv, Client(srv.url) as client:
-        info = (await srv.deck.engine.agent_infos())[agent]
+        info = (await srv.deck.core.agents())[agent]
         assert info.available and info.version, info
 
         created = await call(client, "create_task", title="hello", instructions=first, agent=alias)
@@ -282,7 +282,7 @@ async def test_dead_model_server_fails_within_timeout(
 async def test_command_agent_text_and_jsonl_resume(settings_more: Settings, project: Path) -> None:
     tricky = 'WRITE out.txt it\'s "quoted" $(touch pwned) ; rm -rf /nope `id`'
     async with serve(settings_more) as srv, Client(srv.url) as client:
-        info = (await srv.deck.engine.agent_infos())["scripted"]
+        info = (await srv.deck.core.agents())["scripted"]
         assert info.available and info.version == "1.2.3", info
 
         created = await call(
@@ -337,7 +337,7 @@ async def test_claude_codex_gemini_at_once(
             ids[agent] = created["result"]["task_id"]
 
         def all_running() -> bool:
-            return srv.deck.engine.running_count == 3
+            return len(srv.deck.core.running_task_ids()) == 3
 
         await wait_until(all_running, timeout=30)
         for agent, task_id in ids.items():
@@ -370,7 +370,7 @@ async def test_missing_binary_fails_fast(
     )
     settings.agents.codex.cli_path = str(tmp_path / "no" / "codex")
     async with serve(settings) as srv, Client(srv.url) as client:
-        infos = await srv.deck.engine.agent_infos()
+        infos = await srv.deck.core.agents()
         assert not infos["codex"].available and "not available" in str(infos["codex"].problem)
         assert not infos["gone"].available
         for agent, phrase in (("codex", "Codex CLI is not available"), ("gone", "not on PATH")):

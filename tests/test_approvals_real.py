@@ -14,6 +14,7 @@ from agentdeck.config import NotifySettings, Settings, load_settings
 from conftest import call, read_json, serve, wait_status, wait_until
 from fakes.fake_anthropic import FakeAnthropic
 from fakes.notify_receiver import NotifyReceiver
+from support.core import events_of
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_agent]
 
@@ -64,7 +65,7 @@ async def test_bash_asks_then_runs_when_allowed(
         assert pending["tool"] == "Bash" and pending["task_id"] == task_id
         assert "echo approved" in str(pending["summary"])
         assert not (project / "ran.txt").exists()
-        events = await srv.deck.store.events(task_id, kinds=["permission_request"])
+        events = await events_of(srv.deck.core, task_id, "permission_request")
         assert events and events[0].data["tool"] == "Bash"
         # The user was told: a push notification for input_required went out.
         needs_you = await wait_until(
@@ -79,7 +80,7 @@ async def test_bash_asks_then_runs_when_allowed(
         assert (project / "ran.txt").read_text().strip() == "approved"
         decisions = [
             e.data
-            for e in await srv.deck.store.events(task_id)
+            for e in await events_of(srv.deck.core, task_id)
             if e.data.get("source") == "approvals"
         ]
         assert decisions[0]["decision"] == "allow" and decisions[0]["by"] == "mcp"
@@ -146,7 +147,7 @@ async def test_no_answer_in_time_is_a_denial(
         assert not (project / "late.txt").exists()
         decisions = [
             e.data
-            for e in await srv.deck.store.events(task_id)
+            for e in await events_of(srv.deck.core, task_id)
             if e.data.get("source") == "approvals"
         ]
         assert decisions[0]["decision"] == "deny" and decisions[0]["by"] == "timeout"
@@ -169,7 +170,7 @@ async def test_allow_always_and_workspace_edits_do_not_ask(
         assert task["status"] == "waiting", task.get("error")
         assert (project / "notes.txt").read_text() == "inside"
         assert (project / "two.txt").exists()
-        requests = await srv.deck.store.events(task_id, kinds=["permission_request"])
+        requests = await events_of(srv.deck.core, task_id, "permission_request")
         assert [r.data["tool"] for r in requests] == ["Bash"]
 
 
@@ -191,7 +192,7 @@ async def test_rules_policy_allows_and_denies_without_asking(
         task = await wait_status(client, task_id, {"waiting", "failed", "input_required"})
         assert task["status"] == "waiting"
         assert (project / "ok.txt").exists() and (project / "important.txt").exists()
-        assert await srv.deck.store.count_events(task_id, ["permission_request"]) == 0
+        assert len(await events_of(srv.deck.core, task_id, "permission_request")) == 0
 
 
 async def test_bad_rules_are_refused(ask_settings: Settings) -> None:
@@ -230,7 +231,7 @@ async def test_the_creating_client_is_asked_by_elicitation(
         assert (project / "e.txt").exists()
         decisions = [
             e.data
-            for e in await srv.deck.store.events(task_id)
+            for e in await events_of(srv.deck.core, task_id)
             if e.data.get("source") == "approvals"
         ]
         assert decisions[0]["by"] == "elicitation"

@@ -22,23 +22,34 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from agentdeck.auth import (
-    check_binding,
-    create_token,
-    list_tokens,
-    reachable_urls,
-    revoke_token,
-    token_hash,
-)
+from agentdeck.auth import check_binding, create_token, list_tokens, reachable_urls, revoke_token
+from agentdeck.auth.tokens import token_hash
 from agentdeck.config import Settings
 from agentdeck.errors import ConfigError
-from agentdeck.mcp.access import FORBIDDEN, RESOURCE_SCOPES, TOOL_SCOPES
-from agentdeck.store import Store
+from agentdeck.mcp.resources import FORBIDDEN, RESOURCE_SCOPES
+from agentdeck.mcp.tooling import SCOPE_META
+from agentdeck.store import SqliteStore
 from conftest import read_json, serve, wait_status
 
 pytestmark = pytest.mark.anyio
 
 RANK = {"read": 0, "write": 1, "admin": 2}
+# What users rely on: the scope each tool needs (each tool's _meta says so too).
+TOOL_SCOPES = {
+    "report": "read",
+    "report_task": "read",
+    "check_status": "read",
+    "get_prompt": "read",
+    "update_stats": "read",
+    "create_task": "write",
+    "update_task": "write",
+    "cancel_task": "write",
+    "end_task": "write",
+    "merge_task": "write",
+    "discard_task": "write",
+    "respond_task": "write",
+    "clean_state": "admin",
+}
 # Arguments that pass the scope check and then fail (or succeed harmlessly) without an agent.
 TOOL_ARGS: dict[str, dict[str, Any]] = {
     "create_task": {"title": "t"},  # instructions missing: validation_error
@@ -51,7 +62,7 @@ NOPE = {"task_id": "nope"}
 
 async def _make_tokens(settings: Settings) -> dict[str, str]:
     """read / write / admin / expired / revoked tokens in the server's store."""
-    store = Store(settings.db_path)
+    store = SqliteStore(settings.db_path)
     try:
         tokens = {s: (await create_token(store, s, s))[0] for s in ("read", "write", "admin")}
         tokens["revoked"] = (await create_token(store, "gone", "admin"))[0]
@@ -163,10 +174,11 @@ async def test_refused_credentials_get_401_with_metadata(settings: Settings, who
 async def test_scope_matrix(settings: Settings, scope: str, mode: str) -> None:
     tokens = await _make_tokens(settings)
     async with serve(settings) as srv, bearer_client(srv.url, tokens[scope], mode) as client:
-        names = [t.name for t in (await client.list_tools()).tools]
-        assert set(TOOL_SCOPES) <= set(names)
-        for name in names:
-            required = TOOL_SCOPES.get(name, "admin")  # the server's rule: unmapped → admin
+        listed = (await client.list_tools()).tools
+        declared = {t.name: (t.meta or {}).get(SCOPE_META) for t in listed}
+        assert declared == TOOL_SCOPES
+        for name in declared:
+            required = TOOL_SCOPES[name]
             result = await client.call_tool(name, TOOL_ARGS.get(name, NOPE))
             envelope = result.structured_content or {}
             error = (envelope.get("error") or {}).get("type")
@@ -217,7 +229,7 @@ async def test_loopback_open_until_first_token(settings: Settings) -> None:
                 headers={"X-Forwarded-For": "203.0.113.9", "Accept": "application/json"},
             )
         assert relayed.status_code == 401
-        other = Store(settings.db_path)
+        other = SqliteStore(settings.db_path)
         try:
             token, _ = await create_token(other, "phone", "write", "30d")
         finally:
@@ -227,7 +239,7 @@ async def test_loopback_open_until_first_token(settings: Settings) -> None:
 
 
 async def test_token_listing_never_shows_the_token(settings: Settings) -> None:
-    store = Store(settings.db_path)
+    store = SqliteStore(settings.db_path)
     try:
         token, info = await create_token(store, "phone", "write", "12h")
         assert token.startswith("adk_") and len(token) > 40
@@ -372,7 +384,7 @@ async def test_jwt_mode(settings: Settings) -> None:
 async def test_token_and_audit_cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from agentdeck.cli_token import cli
+    from agentdeck.cli.tokens import cli
 
     monkeypatch.setenv("AGENTDECK_HOME", str(settings.home))
     monkeypatch.setenv("AGENTDECK_ROOTS", str(settings.roots[0]))

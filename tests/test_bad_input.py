@@ -10,6 +10,7 @@ from mcp import Client
 
 from agentdeck.config import Settings
 from conftest import call, read_json, serve, wait_status
+from support.core import create, events_of
 
 pytestmark = pytest.mark.anyio
 
@@ -101,10 +102,10 @@ async def test_unknown_task_id(settings: Settings, tool: str) -> None:
 
 async def test_update_or_end_a_completed_task_is_refused(settings: Settings, project: Path) -> None:
     async with serve(settings) as srv, Client(srv.url) as client:
-        engine = srv.deck.engine
-        task = await engine.create("t", "SAY hi")
-        await engine.cancel(task.id)  # never ran: cancelled at once
-        events_before = await srv.deck.store.count_events(task.id)
+        core = srv.deck.core
+        task = await create(core, "t", "SAY hi")
+        await core.cancel(task.id)  # never ran: cancelled at once
+        events_before = len(await events_of(core, task.id))
 
         updated = await call(client, "update_task", task_id=task.id, instructions="again")
         assert updated["isError"] is True
@@ -116,16 +117,16 @@ async def test_update_or_end_a_completed_task_is_refused(settings: Settings, pro
         assert "already cancelled" in ended["message"]
 
         assert (await read_json(client, f"task://{task.id}"))["status"] == "cancelled"
-        assert await srv.deck.store.count_events(task.id) == events_before
+        assert len(await events_of(core, task.id)) == events_before
 
 
 async def test_update_task_refuses_oversized_instructions(settings: Settings) -> None:
     async with serve(settings) as srv, Client(srv.url) as client:
-        task = await srv.deck.engine.create("t", "SAY hi")
+        task = await create(srv.deck.core, "t", "SAY hi")
         result = await call(client, "update_task", process=task.id, instructions="x" * 10_001)
         assert result["error"]["type"] == "validation_error"
-        stored = await srv.deck.store.get(task.id)
-        assert stored is not None and "x" * 10_001 not in stored.queue
+        stored = await srv.deck.core.get(task.id)
+        assert "x" * 10_001 not in stored.queue
 
 
 async def test_unknown_task_resource_is_an_error(settings: Settings) -> None:
@@ -176,10 +177,10 @@ async def test_unknown_ids_everywhere(settings: Settings, tool: str) -> None:
 
 async def test_invalid_transitions_change_nothing(settings: Settings) -> None:
     async with serve(settings) as srv, Client(srv.url) as client:
-        engine = srv.deck.engine
-        task = await engine.create("t", "SAY hi")
+        core = srv.deck.core
+        task = await create(core, "t", "SAY hi")
         await wait_status(client, task.id, {"waiting"})
-        await engine.end(task.id)
+        await core.end(task.id)
         before = await read_json(client, f"task://{task.id}")
         for tool, extra in [
             ("end_task", {}),

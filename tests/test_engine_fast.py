@@ -22,15 +22,17 @@ import pytest
 
 from agentdeck.app import Deck
 from agentdeck.config import Settings, load_settings
-from agentdeck.model import Event, EventKind, NewEvent, Task, TaskStatus
+from agentdeck.core import EventItem
+from agentdeck.model import EventKind, NewEvent, TaskStatus
 from agentdeck.proctree import alive_members
-from agentdeck.store import Store
+from agentdeck.store import SqliteStore
+from support.core import continue_, create, events_of, task_in
+from support.waiting import until
 
 pytestmark = pytest.mark.anyio
 
 FAKE_CLI = Path(__file__).parent / "fakes" / "fake_claude_cli.py"
 MODEL = "claude-sonnet-4-5"
-WAIT = 10.0  # seconds: a generous deadline for conditions that take milliseconds
 
 
 # -- fixtures -----------------------------------------------------------------------
@@ -90,38 +92,14 @@ async def running(settings: Settings) -> AsyncIterator[Deck]:
         yield deck
 
 
-async def until(deck: Deck, check: Callable[[], Any], timeout: float = WAIT) -> Any:
-    """Evaluate the async ``check`` after every bus change until it returns a truthy value."""
-    async with deck.bus.listen() as changes:
-        with anyio.fail_after(timeout):
-            while not (value := await check()):
-                with anyio.move_on_after(0.05):  # also re-check now and then (processes)
-                    await changes.get()
-            return value
-
-
-async def task_in(deck: Deck, task_id: str, *statuses: TaskStatus) -> Task:
-    async def check() -> Task | None:
-        task = await deck.store.get(task_id)
-        assert task is not None
-        return task if task.status in statuses else None
-
-    result: Task = await until(deck, check)
-    return result
-
-
-async def events_of(deck: Deck, task_id: str, *kinds: str) -> list[Event]:
-    return await deck.store.events(task_id, kinds=list(kinds))
-
-
-async def spawned(deck: Deck, task_id: str, turn: int) -> Event:
+async def spawned(deck: Deck, task_id: str, turn: int) -> EventItem:
     """Wait for the ``turn_started`` event of ``turn`` (the CLI process exists)."""
 
-    async def check() -> Event | None:
-        started = await events_of(deck, task_id, EventKind.TURN_STARTED)
+    async def check() -> EventItem | None:
+        started = await events_of(deck.core, task_id, EventKind.TURN_STARTED)
         return next((e for e in started if e.turn == turn), None)
 
-    event: Event = await until(deck, check)
+    event: EventItem = await until(deck.core, check)
     return event
 
 
@@ -177,26 +155,26 @@ async def test_one_turn_at_a_time_per_task(
     fake_cli_settings: Settings, project: Path, fake_home: Path
 ) -> None:
     async with running(fake_cli_settings) as deck:
-        task = await deck.engine.create("Gate", "WAITFILE gate\nSAY first")
+        task = await create(deck.core, "Gate", "WAITFILE gate\nSAY first")
         await spawned(deck, task.id, 1)
 
         # Two more instructions while turn 1 runs: both queue behind it.
-        _, queued = await deck.engine.continue_(task.id, "SAY second")
+        _, queued = await continue_(deck.core, task.id, "SAY second")
         assert queued
-        _, queued = await deck.engine.continue_(task.id, "SAY third")
+        _, queued = await continue_(deck.core, task.id, "SAY third")
         assert queued
-        now = await deck.store.get(task.id)
-        assert now is not None and now.status == TaskStatus.IN_PROGRESS
+        now = await deck.core.get(task.id)
+        assert now.status == TaskStatus.IN_PROGRESS
         assert now.queue == ["SAY second", "SAY third"]
         assert len(alive_members(None, marker=task.id)) == 1  # only turn 1's CLI
 
         (project / "gate").touch()
-        done = await task_in(deck, task.id, TaskStatus.WAITING, TaskStatus.FAILED)
+        done = await task_in(deck.core, task.id, TaskStatus.WAITING, TaskStatus.FAILED)
         assert done.status == TaskStatus.WAITING, done.error
         assert done.turns == 3
         assert done.result_text == "third (history: 2)"
 
-        events = await deck.store.events(task.id)
+        events = await events_of(deck.core, task.id)
         turn_marks = [
             (e.kind, e.turn)
             for e in events
@@ -230,56 +208,56 @@ async def test_global_limit_keeps_second_task_pending(
 
         async def watch() -> None:
             nonlocal most
-            async with deck.bus.listen() as changes:
+            async with deck.core.watch() as changes:
                 async for _ in changes:
-                    most = max(most, deck.engine.running_count)
+                    most = max(most, len(deck.core.running_task_ids()))
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(watch)
-            first = await deck.engine.create("First", "WAITFILE gate\nSAY a")
+            first = await create(deck.core, "First", "WAITFILE gate\nSAY a")
             await spawned(deck, first.id, 1)
-            second = await deck.engine.create("Second", "SAY b")
+            second = await create(deck.core, "Second", "SAY b")
             # The slot is taken: the second task stays queued while the first runs.
-            waiting = await deck.store.get(second.id)
-            assert waiting is not None and waiting.status == TaskStatus.PENDING
-            assert await events_of(deck, second.id, EventKind.TURN_STARTED) == []
-            assert deck.engine.running_count == 1
+            waiting = await deck.core.get(second.id)
+            assert waiting.status == TaskStatus.PENDING
+            assert await events_of(deck.core, second.id, EventKind.TURN_STARTED) == []
+            assert len(deck.core.running_task_ids()) == 1
 
             (project / "gate").touch()
-            b = await task_in(deck, second.id, TaskStatus.WAITING, TaskStatus.FAILED)
+            b = await task_in(deck.core, second.id, TaskStatus.WAITING, TaskStatus.FAILED)
             tg.cancel_scope.cancel()
 
-        a = await deck.store.get(first.id)
-        assert a is not None and a.status == TaskStatus.WAITING
+        a = await deck.core.get(first.id)
+        assert a.status == TaskStatus.WAITING
         assert b.status == TaskStatus.WAITING and b.result_text == "b (history: 0)"
-        (a_done,) = await events_of(deck, first.id, EventKind.TURN_FINISHED)
-        (b_started,) = await events_of(deck, second.id, EventKind.TURN_STARTED)
+        (a_done,) = await events_of(deck.core, first.id, EventKind.TURN_FINISHED)
+        (b_started,) = await events_of(deck.core, second.id, EventKind.TURN_STARTED)
         assert b_started.ts > a_done.ts
         assert most == 1
 
 
 async def test_stderr_noise_does_not_fail_the_task(fake_cli_settings: Settings) -> None:
     async with running(fake_cli_settings) as deck:
-        task = await deck.engine.create(
+        task = await create(deck.core,
             "Noisy", "STDERR warning: something odd\nSTDERR Error: not really\nEMIT 3\nSAY fine"
         )
-        done = await task_in(deck, task.id, TaskStatus.WAITING, TaskStatus.FAILED)
+        done = await task_in(deck.core, task.id, TaskStatus.WAITING, TaskStatus.FAILED)
         assert done.status == TaskStatus.WAITING, done.error
         assert done.error is None
         assert done.result_text == "fine (history: 0)"
-        stderr = [e.data["line"] for e in await events_of(deck, task.id, EventKind.STDERR)]
+        stderr = [e.data["line"] for e in await events_of(deck.core, task.id, EventKind.STDERR)]
         assert stderr == ["warning: something odd", "Error: not really"]
-        (finished,) = await events_of(deck, task.id, EventKind.TURN_FINISHED)
+        (finished,) = await events_of(deck.core, task.id, EventKind.TURN_FINISHED)
         assert finished.data["success"] is True
 
 
 async def test_crash_without_result_fails_with_exit_code(fake_cli_settings: Settings) -> None:
     async with running(fake_cli_settings) as deck:
-        task = await deck.engine.create("Crash", "EMIT 2\nSTDERR about to die\nCRASH 3")
-        done = await task_in(deck, task.id, TaskStatus.WAITING, TaskStatus.FAILED)
+        task = await create(deck.core, "Crash", "EMIT 2\nSTDERR about to die\nCRASH 3")
+        done = await task_in(deck.core, task.id, TaskStatus.WAITING, TaskStatus.FAILED)
         assert done.status == TaskStatus.FAILED
         assert done.error is not None and "exited with code 3" in done.error
-        (finished,) = await events_of(deck, task.id, EventKind.TURN_FINISHED)
+        (finished,) = await events_of(deck.core, task.id, EventKind.TURN_FINISHED)
         assert finished.data["exit_code"] == 3
         assert "about to die" in finished.data.get("stderr_tail", [])
         assert alive_members(None, marker=task.id) == []
@@ -287,8 +265,8 @@ async def test_crash_without_result_fails_with_exit_code(fake_cli_settings: Sett
 
 async def test_error_result_fails_with_its_message(fake_cli_settings: Settings) -> None:
     async with running(fake_cli_settings) as deck:
-        task = await deck.engine.create("Boom", "EMIT 1\nFAIL 529 model is overloaded")
-        done = await task_in(deck, task.id, TaskStatus.WAITING, TaskStatus.FAILED)
+        task = await create(deck.core, "Boom", "EMIT 1\nFAIL 529 model is overloaded")
+        done = await task_in(deck.core, task.id, TaskStatus.WAITING, TaskStatus.FAILED)
         assert done.status == TaskStatus.FAILED
         assert done.error is not None
         assert "API Error: 529 model is overloaded" in done.error
@@ -299,17 +277,17 @@ async def test_error_result_fails_with_its_message(fake_cli_settings: Settings) 
 
 async def test_timeout_stops_agent_and_its_children(fake_cli_settings: Settings) -> None:
     async with running(fake_cli_settings) as deck:
-        task = await deck.engine.create("Slow", "SLEEP 60", timeout_seconds=0.5)
+        task = await create(deck.core, "Slow", "SLEEP 60", timeout_seconds=0.5)
         await spawned(deck, task.id, 1)
 
         async def sleeping() -> list[int]:
-            calls = await events_of(deck, task.id, EventKind.TOOL_CALL)
+            calls = await events_of(deck.core, task.id, EventKind.TOOL_CALL)
             members = alive_members(None, marker=task.id)
             return members if calls and len(members) >= 2 else []
 
-        members = await until(deck, sleeping)  # the CLI and its `sleep` (own session)
+        members = await until(deck.core, sleeping)  # the CLI and its `sleep` (own session)
         started = time.monotonic()
-        done = await task_in(deck, task.id, TaskStatus.WAITING, TaskStatus.FAILED)
+        done = await task_in(deck.core, task.id, TaskStatus.WAITING, TaskStatus.FAILED)
         stopped_after = time.monotonic() - started
         assert done.status == TaskStatus.FAILED
         assert done.error is not None and "timed out" in done.error
@@ -322,16 +300,16 @@ async def test_timeout_stops_agent_and_its_children(fake_cli_settings: Settings)
 
 async def test_cancel_is_prompt(fake_cli_settings: Settings) -> None:
     async with running(fake_cli_settings) as deck:
-        task = await deck.engine.create("Slow", "SLEEP 60")
+        task = await create(deck.core, "Slow", "SLEEP 60")
 
         async def sleeping() -> list[int]:
-            calls = await events_of(deck, task.id, EventKind.TOOL_CALL)
+            calls = await events_of(deck.core, task.id, EventKind.TOOL_CALL)
             members = alive_members(None, marker=task.id)
             return members if calls and len(members) >= 2 else []
 
-        await until(deck, sleeping)
+        await until(deck.core, sleeping)
         started = time.monotonic()
-        cancelled = await deck.engine.cancel(task.id)
+        cancelled = await deck.core.cancel(task.id)
         took = time.monotonic() - started
         assert cancelled.status == TaskStatus.CANCELLED
         assert alive_members(None, marker=task.id) == []
@@ -343,14 +321,14 @@ async def test_restart_marks_interrupted_and_resumes_the_session(
     fake_cli_settings: Settings, fake_home: Path
 ) -> None:
     async with running(fake_cli_settings) as deck:
-        task = await deck.engine.create("Resume me", "SAY first")
-        done = await task_in(deck, task.id, TaskStatus.WAITING, TaskStatus.FAILED)
+        task = await create(deck.core, "Resume me", "SAY first")
+        done = await task_in(deck.core, task.id, TaskStatus.WAITING, TaskStatus.FAILED)
         assert done.status == TaskStatus.WAITING, done.error
         session_id = done.session_id
         assert session_id
 
     # The server "died" while turn 2 ran: the task row says in_progress.
-    store = Store(fake_cli_settings.db_path)
+    store = SqliteStore(fake_cli_settings.db_path)
     try:
         cut = await store.get(task.id)
         assert cut is not None
@@ -367,27 +345,27 @@ async def test_restart_marks_interrupted_and_resumes_the_session(
             ],
             ("status", "turns", "updated_at"),
         )
-        before = await store.events(task.id)
+        before = [EventItem(**e.to_dict()) for e in await store.events(task.id)]
     finally:
         store.close()
 
     async with running(fake_cli_settings) as deck:
-        recovered = await deck.store.get(task.id)
-        assert recovered is not None and recovered.status == TaskStatus.INTERRUPTED
-        after = await deck.store.events(task.id)
+        recovered = await deck.core.get(task.id)
+        assert recovered.status == TaskStatus.INTERRUPTED
+        after = await events_of(deck.core, task.id)
         assert after[: len(before)] == before  # recovery only appends
         appended = [
             (e.kind, e.data.get("interrupted"), e.data.get("to")) for e in after[len(before) :]
         ]
         assert appended == [("turn_finished", True, None), ("status", None, "interrupted")]
 
-        _, queued = await deck.engine.continue_(task.id, "SAY resumed")
+        _, queued = await continue_(deck.core, task.id, "SAY resumed")
         assert not queued
-        resumed = await task_in(deck, task.id, TaskStatus.WAITING, TaskStatus.FAILED)
+        resumed = await task_in(deck.core, task.id, TaskStatus.WAITING, TaskStatus.FAILED)
         assert resumed.status == TaskStatus.WAITING, resumed.error
         assert resumed.session_id == session_id
         assert resumed.result_text == "resumed (history: 1)"
-        started = await events_of(deck, task.id, EventKind.TURN_STARTED)
+        started = await events_of(deck.core, task.id, EventKind.TURN_STARTED)
         assert started[-1].data["resume"] == session_id
 
     users = [e["content"] for e in history(fake_home, session_id) if e["role"] == "user"]

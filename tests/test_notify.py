@@ -19,14 +19,15 @@ import typer
 from typer.testing import CliRunner
 
 from agentdeck.app import Deck
-from agentdeck.bus import Bus
-from agentdeck.cli_notify import notify_app
+from agentdeck.cli.notify import notify_app
 from agentdeck.config import NotifySettings, Settings, load_settings
+from agentdeck.core import Core, EventItem
 from agentdeck.model import Event, EventKind, NewEvent, Task, TaskStatus, now
 from agentdeck.notify import Notifier, compose, kind_of, redact_url
-from agentdeck.store import Store
+from agentdeck.store import SqliteStore
 from conftest import POLL
 from fakes.notify_receiver import NotifyReceiver, Received
+from support.core import create, events_of
 
 pytestmark = pytest.mark.anyio
 
@@ -89,8 +90,8 @@ async def poll(check: Callable[[], Any], timeout: float = WAIT) -> Any:
 
 async def task_in(deck: Deck, task_id: str, *statuses: TaskStatus) -> Task:
     async def check() -> Task | None:
-        task = await deck.store.get(task_id)
-        return task if task is not None and task.status in statuses else None
+        task = await deck.core.get(task_id)
+        return task if task.status in statuses else None
 
     result: Task = await poll(check)
     return result
@@ -105,13 +106,13 @@ async def messages(rx: NotifyReceiver, n: int, path: str = "/hook") -> list[Rece
     return result
 
 
-async def notify_events(store: Store, task_id: str, n: int) -> list[Event]:
-    async def check() -> list[Event] | None:
-        logs = await store.events(task_id, kinds=[EventKind.LOG])
+async def notify_events(core: Core, task_id: str, n: int) -> list[EventItem]:
+    async def check() -> list[EventItem] | None:
+        logs = await events_of(core, task_id, EventKind.LOG)
         found = [e for e in logs if e.data.get("source") == "notify"]
         return found if len(found) >= n else None
 
-    result: list[Event] = await poll(check)
+    result: list[EventItem] = await poll(check)
     return result
 
 
@@ -133,23 +134,23 @@ async def test_one_message_per_transition(
 ) -> None:
     settings = make_settings(urls=[rx.url("json", "hook"), rx.url("ntfy", "agentdeck")])
     async with running(settings) as deck:
-        engine = deck.engine
-        done = await engine.create("Say hi", "SAY hi there")
-        boom = await engine.create("Boom", "FAIL 529 model is overloaded")
-        stop = await engine.create("Stop me", "WAITFILE gate\nSAY never")
-        cut = await engine.create("Cut", "SAY first")
+        core = deck.core
+        done = await create(core, "Say hi", "SAY hi there")
+        boom = await create(core, "Boom", "FAIL 529 model is overloaded")
+        stop = await create(core, "Stop me", "WAITFILE gate\nSAY never")
+        cut = await create(core, "Cut", "SAY first")
 
         await task_in(deck, done.id, TaskStatus.WAITING)
         await task_in(deck, boom.id, TaskStatus.FAILED)
         await task_in(deck, cut.id, TaskStatus.WAITING)
-        await engine.end(done.id)
+        await core.end(done.id)
         await task_in(deck, stop.id, TaskStatus.IN_PROGRESS)
-        await engine.cancel(stop.id)
+        await core.cancel(stop.id)
         # turn_finished x2, completed, failed, cancelled
         await messages(rx, 5)
 
     # The server "died" while a second turn of `cut` ran; the next start recovers it.
-    store = Store(settings.db_path)
+    store = SqliteStore(settings.db_path)
     try:
         row = await store.get(cut.id)
         assert row is not None
@@ -162,8 +163,8 @@ async def test_one_message_per_transition(
     async with running(settings) as deck:
         await task_in(deck, cut.id, TaskStatus.INTERRUPTED)
         received = await messages(rx, 6)
-        tasks = {t.id: t for t in await deck.store.list_tasks()}
-        await notify_events(deck.store, cut.id, 2 * 2)  # 2 notices x 2 URLs, all recorded
+        tasks = {t: await deck.core.get(t) for t in (done.id, boom.id, stop.id, cut.id)}
+        await notify_events(deck.core, cut.id, 2 * 2)  # 2 notices x 2 URLs, all recorded
 
     assert len(received) == 6
     body = one(received, tasks[done.id], "waiting")
@@ -188,7 +189,7 @@ async def test_one_message_per_transition(
     assert sorted(r.body["title"] for r in ntfy) == sorted(r.body["title"] for r in received)
 
     # Every delivery is on the task's record, with the URL reduced to scheme://host:port.
-    store = Store(settings.db_path)
+    store = SqliteStore(settings.db_path)
     try:
         for task_id in (done.id, boom.id, stop.id):
             for event in await store.events(task_id, kinds=[EventKind.LOG]):
@@ -208,10 +209,10 @@ async def test_failed_sends_are_retried_and_recorded(
     with NotifyReceiver(fail_first=2) as flaky:
         settings = make_settings(urls=[flaky.url("json", "hook")], events=["turn_finished"])
         async with running(settings) as deck:
-            task = await deck.engine.create("Flaky", "SAY ok")
+            task = await create(deck.core, "Flaky", "SAY ok")
             await task_in(deck, task.id, TaskStatus.WAITING)
             (got,) = await messages(flaky, 1)
-            recorded = await notify_events(deck.store, task.id, 3)
+            recorded = await notify_events(deck.core, task.id, 3)
         assert [r.status for r in flaky.requests] == [500, 500, 200]
     assert got.body["title"] == "agentdeck: Flaky — waiting"
     outcomes = [(e.data["attempt"], e.data["ok"]) for e in recorded]
@@ -227,11 +228,11 @@ async def test_dead_receiver_does_not_slow_the_task(
     async def turn(settings: Settings) -> tuple[float, Deck, Task]:
         async with running(settings) as deck:
             begin = time.monotonic()
-            task = await deck.engine.create("Turn", "SAY quick")
+            task = await create(deck.core, "Turn", "SAY quick")
             done = await task_in(deck, task.id, TaskStatus.WAITING, TaskStatus.FAILED)
             took = time.monotonic() - begin
             if settings.notify.urls:  # the failure is recorded, not lost
-                recorded = await notify_events(deck.store, task.id, 3)
+                recorded = await notify_events(deck.core, task.id, 3)
                 assert [e.data["ok"] for e in recorded] == [False] * 3
                 assert "not sent" in recorded[-1].data["text"]
         return took, deck, done
@@ -301,9 +302,9 @@ def test_kinds_config_and_routing(project: Path, tmp_path: Path) -> None:
         projects={str(sub): {"urls": ["json://sub/x"], "events": ["failed"]}},  # type: ignore[dict-item]
     )
     settings = settings.model_copy(update={"notify": notify})
-    store = Store(tmp_path / "db.sqlite")
-    notifier = Notifier(settings, store, Bus())
-    store.close()
+    core = Core(settings.model_copy(update={"home": tmp_path / "state"}), agents={})
+    notifier = Notifier(settings, core)
+    core.close()
     stamp = now()
     base = Task("t-1", "T", TaskStatus.WAITING, "claude", str(project), str(project), stamp, stamp)
     deep = Task("t-2", "T", TaskStatus.WAITING, "claude", str(sub / "x"), str(sub), stamp, stamp)

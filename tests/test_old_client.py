@@ -14,6 +14,7 @@ from mcp.client.subscriptions import ResourcesListChanged
 
 from agentdeck.config import Settings
 from conftest import LONG_COMMAND, call, read_json, serve, wait_status
+from support.core import create
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_agent]
 
@@ -202,8 +203,7 @@ async def test_resources_list_pages_and_list_changed_reaches_every_client(
     ):
         await legacy.list_tools()  # the legacy session is known to the server
         async with modern.listen(resources_list_changed=True) as changes:
-            engine = srv.deck.engine
-            ids = [(await engine.create(f"t{i}", "SAY hi")).id for i in range(3)]
+            ids = [(await create(srv.deck.core, f"t{i}", "SAY hi")).id for i in range(3)]
             with anyio.fail_after(10):
                 async for event in changes:
                     if event == ResourcesListChanged():

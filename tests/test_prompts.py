@@ -13,7 +13,7 @@ from mcp.types import INVALID_PARAMS, PromptReference, TextContent
 
 from agentdeck.config import Settings
 from agentdeck.errors import InvalidInput, NotFound
-from agentdeck.mcp.prompts import BUILTIN_DIR, MAX_COMPLETIONS, PromptLibrary, parse_template
+from agentdeck.prompts import BUILTIN_DIR, MAX_COMPLETIONS, PromptLibrary, parse_template
 from conftest import serve
 
 BUILTINS = {"fix_bug", "create_unit_tests", "create_react_component"}
@@ -202,7 +202,7 @@ def test_malformed_user_template_is_skipped_with_warning(
 ) -> None:
     path = write_user(home, "broken", text)
     write_user(home, "review", REVIEW)
-    with caplog.at_level(logging.WARNING, logger="agentdeck.mcp.prompts"):
+    with caplog.at_level(logging.WARNING, logger="agentdeck.prompts.library"):
         lib = PromptLibrary(lib_settings)
     assert "broken" not in lib.names()
     assert {"review", *BUILTINS} == set(lib.names())

@@ -10,7 +10,7 @@ from mcp import Client
 
 from agentdeck.auth import create_token
 from agentdeck.config import Settings
-from agentdeck.store import Store
+from agentdeck.store import SqliteStore
 from conftest import call, serve, wait_status
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_agent]
@@ -55,12 +55,14 @@ async def test_answer_a_pending_decision_over_rest(settings: Settings, project: 
         assert detail["status"] == "waiting"
         missing = await http.get(f"{_base(srv.url)}/api/tasks/t-nope")
         assert missing.status_code == 404
-        audit = await srv.deck.store.audit_entries()
-        assert any(a["tool"] == "POST /api/respond" and a["outcome"] == "ok" for a in audit)
+        audit = await srv.deck.core.audit_entries()
+        assert any(
+            a["tool"] == "POST /api/tasks/{id}/respond" and a["outcome"] == "ok" for a in audit
+        )
 
 
 async def test_rest_needs_a_token_with_the_right_scope(settings: Settings) -> None:
-    store = Store(settings.db_path)
+    store = SqliteStore(settings.db_path)
     try:
         read_token, _ = await create_token(store, "reader", "read")
         write_token, _ = await create_token(store, "writer", "write")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from agentdeck.model import NewEvent, Task, TaskStatus, now
-from agentdeck.store import SCHEMA_VERSION, Store
+from agentdeck.store import SCHEMA_VERSION, SqliteStore
 
 pytestmark = pytest.mark.anyio
 
@@ -28,7 +28,7 @@ def _task(task_id: str = "t-1") -> Task:
 
 
 async def test_events_round_trip_with_gap_free_seq(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db.sqlite")
+    store = SqliteStore(tmp_path / "db.sqlite")
     await store.insert_task(_task())
     data = [{"text": 'héllo ✓ "quoted" \\ back'}, {"nested": {"a": [1, 2.5, None, True]}}, {}]
     assert await store.append("t-1", [NewEvent("message", d, turn=2) for d in data]) == 3
@@ -43,7 +43,7 @@ async def test_events_round_trip_with_gap_free_seq(tmp_path: Path) -> None:
 
 async def test_appending_never_rewrites_earlier_rows(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite"
-    store = Store(path)
+    store = SqliteStore(path)
     await store.insert_task(_task())
     await store.append("t-1", [NewEvent("log", {"i": i}) for i in range(100)])
     with sqlite3.connect(path) as db:
@@ -60,7 +60,7 @@ async def test_appending_never_rewrites_earlier_rows(tmp_path: Path) -> None:
 
 
 async def test_append_to_missing_task_is_refused(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db.sqlite")
+    store = SqliteStore(tmp_path / "db.sqlite")
     with pytest.raises(KeyError):
         await store.append("t-none", [NewEvent("log", {})])
     store.close()
@@ -68,12 +68,12 @@ async def test_append_to_missing_task_is_refused(tmp_path: Path) -> None:
 
 async def test_schema_is_versioned_and_wal(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite"
-    Store(path).close()
-    again = Store(path)
+    SqliteStore(path).close()
+    again = SqliteStore(path)
     assert again.schema_version == SCHEMA_VERSION
     again.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     with pytest.raises(RuntimeError, match="newer than this agentdeck"):
-        Store(path)
+        SqliteStore(path)

@@ -11,6 +11,7 @@ from mcp import Client
 
 from agentdeck.config import Settings, load_settings
 from conftest import call, read_json, serve, wait_status
+from support.core import events_of
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_agent]
 
@@ -114,7 +115,7 @@ async def test_setup_runs_before_the_agent_and_env_is_copied(
         assert task["status"] == "waiting", task["error"]
         worktree = Path(task["git"]["worktree_path"])
         assert (worktree / ".setup-marker").read_text() == "setup-ran\n"
-        events = await srv.deck.store.events(task_id)
+        events = await events_of(srv.deck.core, task_id)
         setup = next(e for e in events if e.data.get("source") == "setup")
         started = next(e for e in events if e.kind == "turn_started")
         assert setup.seq < started.seq

@@ -1,4 +1,7 @@
-"""Wiring: store + engine + MCP server, and the Starlette app that serves them."""
+"""Wiring: the core and the faces on it (MCP, REST, push), and the HTTP app that serves them.
+
+This is the one module that knows every part; the faces know only the core.
+"""
 
 from __future__ import annotations
 
@@ -14,48 +17,42 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from agentdeck import __version__
-from agentdeck.agents import build_agents
-from agentdeck.auth import Access
-from agentdeck.bus import Bus
+from agentdeck.agents import Agent
 from agentdeck.config import Settings
-from agentdeck.engine import TaskEngine
+from agentdeck.core import Core
 from agentdeck.http_guard import middleware, transport_options
 from agentdeck.mcp.server import build_server
 from agentdeck.mcp.subscriptions import ChangeNotifier
 from agentdeck.notify import Notifier
-from agentdeck.store import Store
-from agentdeck.web.api import routes as api_routes
+from agentdeck.web.api import api_app
 
 log = logging.getLogger("agentdeck")
 
 
 class Deck:
-    """One agentdeck instance: its store, engine and MCP server."""
+    """One agentdeck instance: its core, MCP server and push notifier."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, agents: dict[str, Agent] | None = None) -> None:
         self.settings = settings
-        self.store = Store(settings.db_path)
-        self.bus = Bus()
-        self.engine = TaskEngine(settings, self.store, self.bus, build_agents(settings))
+        self.core = Core(settings, agents=agents)
         self.mcp: MCPServer
         self.notifier: ChangeNotifier
-        self.access = Access(settings, self.store)  # tokens / JWT / loopback (docs/security.md)
-        self.mcp, self.notifier = build_server(self.engine, self.access)
-        self.push = Notifier(settings, self.store, self.bus)  # Apprise push notifications
+        self.mcp, self.notifier = build_server(self.core)
+        self.push = Notifier(settings, self.core)  # Apprise push notifications
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Deck]:
-        """Run the engine (recovery first) and the notifier until the block exits."""
+        """Run the core (recovery first) and the notifiers until the block exits."""
         async with anyio.create_task_group() as tg:
             await tg.start(self.notifier.run)
-            await tg.start(self.push.run)  # before the engine: recovery is notified too
-            await tg.start(self.engine.run)
+            await tg.start(self.push.run)  # before the core: recovery is notified too
+            await tg.start(self.core.run)
             _announce(self.settings)
             try:
                 yield self
             finally:
                 tg.cancel_scope.cancel()
-        self.store.close()
+        self.core.close()
 
 
 def _announce(settings: Settings) -> None:
@@ -79,15 +76,16 @@ def _announce(settings: Settings) -> None:
 def build_app(deck: Deck) -> Starlette:
     """The HTTP app: MCP at ``/mcp``, the REST API at ``/api``, ``GET /health``."""
     mcp_app = deck.mcp.streamable_http_app(**transport_options(deck.settings))
+    core = deck.core
 
     async def health(request: Request) -> JSONResponse:
-        counts = await deck.store.count_by_status()
+        counts = await core.counts()
         return JSONResponse(
             {
                 "status": "ok",
                 "version": __version__,
-                "tasks": sum(counts.values()),
-                "running_turns": deck.engine.running_count,
+                "tasks": counts.total,
+                "running_turns": len(core.running_task_ids()),
             }
         )
 
@@ -99,9 +97,9 @@ def build_app(deck: Deck) -> Starlette:
     return Starlette(
         routes=[
             Route("/health", health, methods=["GET"]),
-            *api_routes(deck),
+            Mount("/api", app=api_app(core)),
             Mount("/", app=mcp_app),
         ],
         lifespan=lifespan,
-        middleware=middleware(deck.settings, deck.access),  # CORS, Host, rate, body, loopback
+        middleware=middleware(deck.settings, core.access),  # CORS, Host, rate, body, loopback
     )

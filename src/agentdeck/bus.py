@@ -32,7 +32,8 @@ class Change:
 class Listener:
     """One subscriber's bounded queue."""
 
-    def __init__(self, maxlen: int) -> None:
+    def __init__(self, maxlen: int, task_id: str | None = None) -> None:
+        self.task_id = task_id  # only this task's changes (None: every task's)
         self._items: deque[Change] = deque(maxlen=maxlen)
         self._ready = anyio.Event()
         self.overflowed = False
@@ -65,11 +66,12 @@ class Bus:
 
     def publish(self, change: Change) -> None:
         for listener in list(self._listeners):
-            listener.put(change)
+            if listener.task_id is None or listener.task_id == change.task_id:
+                listener.put(change)
 
     @asynccontextmanager
-    async def listen(self) -> AsyncIterator[Listener]:
-        listener = Listener(self._maxlen)
+    async def listen(self, task_id: str | None = None) -> AsyncIterator[Listener]:
+        listener = Listener(self._maxlen, task_id)
         self._listeners.add(listener)
         try:
             yield listener

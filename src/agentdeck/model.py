@@ -6,7 +6,7 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 
 class TaskStatus(StrEnum):
@@ -78,6 +78,50 @@ def new_task_id() -> str:
 
 
 @dataclass
+class GitBranch:
+    """A task's own branch, the worktree it runs in, its diff and merge (always together)."""
+
+    repo_path: str
+    branch: str
+    base_branch: str
+    worktree_path: str | None  # None once the worktree was removed (it is made again on use)
+    subdir: str = ""  # the project directory relative to repo_path
+    copied_files: list[str] = field(default_factory=list)  # copied in, never committed
+    diff_files: int = 0
+    diff_insertions: int = 0
+    diff_deletions: int = 0
+    merged_at: datetime | None = None
+    merge_commit: str | None = None
+
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "repo_path",
+        "branch",
+        "base_branch",
+        "worktree_path",
+        "subdir",
+        "copied_files",
+        "diff_files",
+        "diff_insertions",
+        "diff_deletions",
+        "merged_at",
+        "merge_commit",
+    )
+
+    @staticmethod
+    def flat(git: GitBranch | None) -> dict[str, Any]:
+        """The group's fields as the flat, JSON-ready columns of the old documents."""
+        if git is None:
+            return {
+                name: ([] if name == "copied_files" else 0 if name.startswith("diff_") else None)
+                for name in GitBranch.FIELDS
+            } | {"subdir": ""}
+        out = {name: getattr(git, name) for name in GitBranch.FIELDS}
+        out["copied_files"] = list(git.copied_files)
+        out["merged_at"] = git.merged_at.isoformat() if git.merged_at else None
+        return out
+
+
+@dataclass
 class Task:
     """One task: its request, where it runs, and what its agent reported."""
 
@@ -107,31 +151,28 @@ class Task:
     queue: list[str] = field(default_factory=list)  # instructions for the turns to come
     started_at: datetime | None = None
     ended_at: datetime | None = None
-    # git isolation: the task's own branch and worktree (isolation == "worktree")
-    isolation: str = "none"
-    repo_path: str | None = None
-    subdir: str = ""  # project_path relative to repo_path
-    branch: str | None = None
-    base_branch: str | None = None
-    worktree_path: str | None = None
-    copied_files: list[str] = field(default_factory=list)  # never committed
-    diff_files: int = 0
-    diff_insertions: int = 0
-    diff_deletions: int = 0
-    merged_at: datetime | None = None
-    merge_commit: str | None = None
+    git: GitBranch | None = None  # its own branch and worktree; None: it runs in place
     # approvals (see policy.py)
     policy: str = "bypass"
     allow_rules: list[str] = field(default_factory=list)
     deny_rules: list[str] = field(default_factory=list)
     always_allow: list[str] = field(default_factory=list)  # tools allowed for the whole task
 
+    @property
+    def isolation(self) -> str:
+        """``worktree`` when the task has a branch of its own, else ``none``."""
+        return "none" if self.git is None else "worktree"
+
     def to_dict(self) -> dict[str, Any]:
+        """Every field, flat (the git group's fields at top level), JSON-ready."""
         out = asdict(self)
+        out.pop("git")
         out["status"] = str(self.status)
-        for key in ("created_at", "updated_at", "started_at", "ended_at", "merged_at"):
+        for key in ("created_at", "updated_at", "started_at", "ended_at"):
             value = getattr(self, key)
             out[key] = value.isoformat() if value else None
+        out.update(GitBranch.flat(self.git))
+        out["isolation"] = self.isolation
         return out
 
 
@@ -145,6 +186,18 @@ class Event:
     turn: int
     kind: str
     data: dict[str, Any]
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Event:
+        """The event from its `to_dict` form (as documents and clients carry it)."""
+        return cls(
+            task_id=str(raw.get("task_id", "")),
+            seq=int(raw.get("seq", 0)),
+            ts=datetime.fromisoformat(str(raw["ts"])),
+            turn=int(raw.get("turn", 0)),
+            kind=str(raw.get("kind")),
+            data=raw.get("data") or {},
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

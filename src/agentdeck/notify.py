@@ -1,6 +1,6 @@
 """Push notifications of task status changes through Apprise.
 
-The `Notifier` listens to the bus. For every status transition it has not seen yet
+The `Notifier` watches the core's changes. For every status transition it has not seen yet
 (found in the task's ``status`` events, so each transition is notified once) whose
 kind is configured, it queues one message; a worker sends it to each URL in a
 thread (Apprise is synchronous), retrying with exponential backoff. The engine
@@ -11,6 +11,7 @@ URLs carry tokens: only their scheme and (Apprise-masked) host are ever recorded
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -24,11 +25,10 @@ import anyio
 import anyio.to_thread
 from anyio.abc import ObjectReceiveStream
 
-from agentdeck.bus import Bus, Change
 from agentdeck.config import NotifyKind, NotifySettings, Settings
+from agentdeck.core import Change, Core, human_duration
+from agentdeck.errors import NotFound
 from agentdeck.model import Event, EventKind, NewEvent, Task, TaskStatus, now
-from agentdeck.store import Store
-from agentdeck.views import human_duration
 
 log = logging.getLogger(__name__)
 
@@ -175,12 +175,9 @@ def kind_of(status: Event) -> NotifyKind | None:
 class Notifier:
     """Sends a notification for each configured task transition; never blocks the engine."""
 
-    def __init__(
-        self, settings: Settings, store: Store, bus: Bus, sender: Sender = apprise_send
-    ) -> None:
+    def __init__(self, settings: Settings, core: Core, sender: Sender = apprise_send) -> None:
         self.config = settings.notify
-        self.store = store
-        self.bus = bus
+        self.core = core
         self.sender = sender
         self._seen: dict[str, int] = {}  # task id -> seq of the last status event handled
         self._since: datetime = now()
@@ -204,7 +201,7 @@ class Notifier:
         # Parsing the URLs loads Apprise's plugins: do it once, off the event loop.
         self._shown = await anyio.to_thread.run_sync(lambda: {u: redact_url(u) for u in urls})
         send, receive = anyio.create_memory_object_stream[Message](self.config.queue_size)
-        async with self.bus.listen() as changes, anyio.create_task_group() as tg:
+        async with self.core.watch() as changes, anyio.create_task_group() as tg:
             tg.start_soon(self._worker, receive)
             task_status.started()
             async with send:
@@ -239,17 +236,17 @@ class Notifier:
         if change.status not in _WATCHED:
             return []
         last = self._seen.get(change.task_id)
-        events = await self.store.events(
-            change.task_id, after_seq=last or 0, kinds=[EventKind.STATUS]
-        )
+        try:
+            page = await self.core.events(change.task_id, last or 0, kinds=[EventKind.STATUS])
+            task = await self.core.get(change.task_id)
+        except NotFound:
+            return []
+        events = [Event.from_dict(item.dump()) for item in page.events]
         if not events:
             return []
         self._seen[change.task_id] = events[-1].seq
         if last is None:  # first sight of this task: only what happened while we listen
             events = [e for e in events if e.ts >= self._since]
-        task = await self.store.get(change.task_id)
-        if task is None:
-            return []
         urls, kinds = self._route(task)
         out: list[Message] = []
         for event in events:
@@ -316,13 +313,8 @@ class Notifier:
             "attempt": attempt,
             "error": error,
         }
-        try:
-            seq = await self.store.append(
-                message.task_id, [NewEvent(EventKind.LOG, data, message.turn)]
-            )
-        except KeyError:  # the task was deleted meanwhile
-            return
-        self.bus.publish(Change(message.task_id, "updated", None, seq))
+        with contextlib.suppress(NotFound):  # the task may have been deleted meanwhile
+            await self.core.record(message.task_id, [NewEvent(EventKind.LOG, data, message.turn)])
 
 
 async def send_test(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agentdeck.agents.base import Agent, AgentInfo, TurnRequest
+from agentdeck.agents.base import Agent, AgentInfo, Capabilities, TurnRequest
 from agentdeck.agents.claude import ClaudeAgent
 from agentdeck.agents.codex import CodexAgent
 from agentdeck.agents.command import CommandAgent
@@ -50,6 +50,7 @@ def canonical_agent(name: str, agents: dict[str, Agent]) -> str:
 __all__ = [
     "Agent",
     "AgentInfo",
+    "Capabilities",
     "ClaudeAgent",
     "CodexAgent",
     "CommandAgent",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -12,6 +12,23 @@ from agentdeck.model import NewEvent
 # Asked before a tool use that the agent's own mode does not settle:
 # (tool name, tool input, the agent's prompt text) -> (allowed, message for the agent).
 Approver = Callable[[str, dict[str, Any], str | None], Awaitable[tuple[bool, str]]]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an agent can do beyond running a turn; the engine and clients read these."""
+
+    approvals: bool = False
+    """It asks agentdeck (``TurnRequest.approve``) before tool uses its own mode does not settle."""
+    resume: bool = False
+    """A later turn can continue the session of an earlier one (``resume_session_id``)."""
+    steer: bool = False
+    """A running turn accepts further instructions without being restarted."""
+    cost: bool = False
+    """Its ``usage`` events carry a real ``cost_usd`` (otherwise tokens only)."""
+
+    def to_dict(self) -> dict[str, bool]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -32,7 +49,11 @@ class TurnRequest:
 
 @dataclass(frozen=True)
 class AgentInfo:
-    """What ``check_status`` / ``agent://status`` report about an agent."""
+    """What ``check_status`` / ``agent://status`` report about an agent.
+
+    ``capabilities`` is the agent's `Capabilities` as a dict, plus any details the
+    adapter adds (e.g. whether a custom provider is configured).
+    """
 
     name: str
     available: bool
@@ -52,10 +73,12 @@ class Agent(Protocol):
     ``turn_started`` once the process is spawned, and at the end exactly one
     ``turn_finished`` whose data carries ``success`` and, on failure, ``error``.
     When ``run`` is cancelled (user cancel, timeout) the adapter stops the agent
-    and every process it started before it returns.
+    and every process it started before it returns. ``capabilities`` says what
+    else the agent does (asks approvals, resumes sessions, ...).
     """
 
     name: str
+    capabilities: Capabilities
 
     async def run(self, request: TurnRequest, emit: Emit) -> None: ...
 

@@ -37,7 +37,7 @@ from claude_agent_sdk._errors import ClaudeSDKError, CLINotFoundError, ProcessEr
 from claude_agent_sdk._internal.transport.subprocess_cli import SubprocessCLITransport
 from claude_agent_sdk.types import _configure_can_use_tool
 
-from agentdeck.agents.base import AgentInfo, Emit, TurnRequest
+from agentdeck.agents.base import AgentInfo, Capabilities, Emit, TurnRequest
 from agentdeck.model import EventKind, NewEvent
 from agentdeck.proctree import MARKER_VAR, kill_tree
 from agentdeck.redact import redact_argv
@@ -196,7 +196,8 @@ class ClaudeAgent:
     """Adapter for Claude Code."""
 
     name = "claude"
-    approvals = True  # asks agentdeck before tool uses (can_use_tool)
+    # It asks agentdeck before tool uses (can_use_tool); usage carries the session's cost.
+    capabilities = Capabilities(approvals=True, resume=True, cost=True)
 
     def __init__(self, cli_path: str | None = None, default_model: str | None = None) -> None:
         self.cli_path = cli_path
@@ -314,7 +315,7 @@ class ClaudeAgent:
             True,
             version,
             cli,
-            capabilities={"resume": True, "cost": True, "approvals": True},
+            capabilities=self.capabilities.to_dict(),
         )
 
 

@@ -21,16 +21,18 @@ from typing import Any
 
 import anyio
 
-from agentdeck.agents._process import (
+from agentdeck.agents._cli import (
+    CliAgent,
+    NotReady,
+    Stream,
     Turn,
     agent_env,
+    exited,
     find_binary,
     missing_message,
-    probe_binary,
-    run_lines,
     tool_result,
 )
-from agentdeck.agents.base import AgentInfo, Emit, TurnRequest
+from agentdeck.agents.base import Capabilities, TurnRequest
 from agentdeck.config import CodexSettings
 from agentdeck.model import EventKind
 
@@ -120,38 +122,25 @@ def rollout_totals(codex_home: Path, thread_id: str) -> dict[str, int] | None:
     return found
 
 
-class _Stream:
-    """Maps one turn's JSONL lines to normalized events."""
+class _Stream(Stream):
+    """Maps one turn's JSONL lines to normalized events (``session_id``: the thread)."""
 
     def __init__(self, turn: Turn, totals_before: dict[str, int] | None) -> None:
-        self.turn = turn
+        super().__init__(turn)
         self.before = totals_before or dict.fromkeys(TOKEN_KEYS, 0)
-        self.thread_id: str | None = None
-        self.result_text: str | None = None
         self.completed: dict[str, int] | None = None
         self.failed: str | None = None
         self.last_error: str | None = None
         self.started_items: set[str] = set()
 
-    def line(self, line: str) -> None:
-        line = line.strip()
-        if not line:
-            return
-        try:
-            event = json.loads(line)
-        except ValueError:
-            self.turn.emit(EventKind.LOG, {"source": "agent", "text": line})
-            return
-        if isinstance(event, dict):
-            self.event(event)
-
     def event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         emit = self.turn.emit
         if kind == "thread.started":
-            self.thread_id = str(event.get("thread_id") or "") or None
+            self.session_id = str(event.get("thread_id") or "") or None
             emit(
-                EventKind.SESSION, {"session_id": self.thread_id, "cwd": str(self.turn.request.cwd)}
+                EventKind.SESSION,
+                {"session_id": self.session_id, "cwd": str(self.turn.request.cwd)},
             )
         elif kind in ("item.started", "item.updated", "item.completed"):
             item = event.get("item")
@@ -226,11 +215,21 @@ class _Stream:
             "cost_known": False,
         }
 
+    def error(self, exit_code: int) -> str | None:
+        if self.failed is None and self.completed is not None and exit_code == 0:
+            return None
+        if self.failed is not None:
+            return f"Codex: {self.failed}"
+        if exit_code != 0:
+            return exited("Codex", exit_code, self.last_error)
+        return "Codex ended without completing the turn"
 
-class CodexAgent:
+
+class CodexAgent(CliAgent[_Stream]):
     """Adapter for the Codex CLI (``codex exec``)."""
 
     name = "codex"
+    capabilities = Capabilities(resume=True)
 
     def __init__(self, settings: CodexSettings | None = None, home: Path | None = None) -> None:
         self.settings = settings or CodexSettings()
@@ -238,13 +237,19 @@ class CodexAgent:
         self.own_home = (home / "codex") if home and self.settings.provider_base_url else None
         self._totals: dict[str, dict[str, int]] = {}
 
-    def _cli(self) -> str | None:
+    def cli(self) -> str | None:
         return find_binary(self.settings.cli_path, "codex")
 
-    def _problem(self) -> str:
+    def problem(self) -> str:
         return missing_message(
             "Codex CLI", self.settings.cli_path, "codex", "agents.codex.cli_path"
         )
+
+    def extra_capabilities(self) -> dict[str, Any]:
+        return {"custom_provider": self.own_home is not None}
+
+    def model(self, request: TurnRequest) -> str | None:
+        return request.model or self.settings.model
 
     def _prepare_home(self) -> dict[str, str]:
         if self.own_home is None:
@@ -256,10 +261,19 @@ class CodexAgent:
             config.write_text(text, encoding="utf-8")
         return {"CODEX_HOME": str(self.own_home)}
 
+    def env(self, request: TurnRequest) -> dict[str, str]:
+        env = agent_env(request, self._prepare_home())
+        if self.own_home is not None and not env.get(self.settings.env_key):
+            raise NotReady(
+                f"Codex: the provider API key variable {self.settings.env_key} is not set "
+                "(agents.codex.env_key)"
+            )
+        return env
+
     def argv(self, cli: str, request: TurnRequest) -> list[str]:
         argv = [cli, "exec", "--json", "--skip-git-repo-check", "-C", str(request.cwd)]
         argv += permission_args(request.permission_mode)
-        model = request.model or self.settings.model
+        model = self.model(request)
         if model:
             argv += ["-m", model]
         argv += self.settings.extra_args
@@ -267,81 +281,21 @@ class CodexAgent:
             argv += ["resume", request.resume_session_id]
         return [*argv, "--", request.instructions]
 
-    async def run(self, request: TurnRequest, emit: Emit) -> None:
-        """Run one turn; emit normalized events ending with ``turn_finished``."""
-        turn = Turn(self.name, request, emit)
-        cli = self._cli()
-        if cli is None:
-            turn.fail(self._problem())
-            return
-        extra = self._prepare_home()
-        env = agent_env(request, extra)
-        if self.own_home is not None and not env.get(self.settings.env_key):
-            turn.fail(
-                f"Codex: the provider API key variable {self.settings.env_key} is not set "
-                "(agents.codex.env_key)"
+    async def new_stream(self, turn: Turn, env: dict[str, str]) -> _Stream:
+        """A resumed thread's usage counts from its totals before this turn."""
+        thread = turn.request.resume_session_id
+        before = self._totals.get(thread) if thread else None
+        if thread and before is None:
+            codex_home = Path(
+                env.get("CODEX_HOME") or Path(env.get("HOME") or "~").expanduser() / ".codex"
             )
-            return
-        before = None
-        if request.resume_session_id:
-            before = self._totals.get(request.resume_session_id)
-            if before is None:
-                codex_home = Path(
-                    env.get("CODEX_HOME") or Path(env.get("HOME") or "~").expanduser() / ".codex"
-                )
-                before = await anyio.to_thread.run_sync(
-                    rollout_totals, codex_home, request.resume_session_id
-                )
-        stream = _Stream(turn, before)
-        argv = self.argv(cli, request)
-        model = request.model or self.settings.model
-        code = await run_lines(
-            argv,
-            request=request,
-            env=env,
-            on_spawn=lambda pid: turn.started_event(pid, argv, model),
-            on_stdout=stream.line,
-            on_stderr=turn.on_stderr,
-        )
-        if stream.thread_id and stream.completed is not None:
-            self._totals[stream.thread_id] = stream.completed
-        usage = stream.usage()
-        if usage is not None:
-            turn.emit(EventKind.USAGE, usage)
-        common: dict[str, Any] = {
-            "exit_code": code,
-            "session_id": stream.thread_id,
-            "result_text": stream.result_text,
-            "num_turns": 1,
-        }
-        if stream.failed is None and stream.completed is not None and code == 0:
-            turn.emit(
-                EventKind.TURN_FINISHED,
-                {"success": True, "duration_ms": turn.duration_ms, "cost_usd": None, **common},
-            )
-            return
-        if stream.failed is not None:
-            error = f"Codex: {stream.failed}"
-        elif code != 0:
-            error = f"Codex exited with code {code}" + (
-                f": {stream.last_error}" if stream.last_error else ""
-            )
-        else:
-            error = "Codex ended without completing the turn"
-        turn.fail(error, **common)
+            before = await anyio.to_thread.run_sync(rollout_totals, codex_home, thread)
+        return _Stream(turn, before)
 
-    async def probe(self) -> AgentInfo:
-        return await probe_binary(
-            self.name,
-            self._cli(),
-            self._problem(),
-            capabilities={
-                "resume": True,
-                "cost": False,
-                "approvals": False,
-                "custom_provider": self.own_home is not None,
-            },
-        )
+    def finish(self, turn: Turn, stream: _Stream, exit_code: int) -> None:
+        if stream.session_id and stream.completed is not None:
+            self._totals[stream.session_id] = stream.completed
+        super().finish(turn, stream, exit_code)
 
 
 __all__ = ["CodexAgent", "permission_args", "provider_config", "rollout_totals"]

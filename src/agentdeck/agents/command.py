@@ -18,15 +18,16 @@ import json
 import re
 from typing import Any
 
-from agentdeck.agents._process import (
+from agentdeck.agents._cli import (
+    CliAgent,
+    Stream,
     Turn,
     agent_env,
+    exited,
     find_binary,
     missing_message,
-    probe_binary,
-    run_lines,
 )
-from agentdeck.agents.base import AgentInfo, Emit, TurnRequest
+from agentdeck.agents.base import Capabilities, TurnRequest
 from agentdeck.config import CommandAgentSettings
 from agentdeck.model import EventKind
 
@@ -55,14 +56,15 @@ def substitute(template: list[str], values: dict[str, str]) -> list[str]:
     return [_PLACEHOLDER.sub(fill, arg) for arg in template]
 
 
-class _Stream:
+class _Stream(Stream):
+    """Text lines, or JSON objects whose ``fields`` say where text, session, result are."""
+
     def __init__(self, turn: Turn, settings: CommandAgentSettings) -> None:
-        self.turn = turn
+        super().__init__(turn)
         self.settings = settings
         self.texts: list[str] = []
-        self.session_id: str | None = None
         self.result: str | None = None
-        self.error: str | None = None
+        self.failure: str | None = None
 
     def _text(self, text: str) -> None:
         self.texts.append(text)
@@ -86,10 +88,10 @@ class _Stream:
             self.session_id = str(session)
             self.turn.emit(EventKind.SESSION, {"session_id": self.session_id})
             found = True
-        for key in ("result", "error"):
+        for key, attr in (("result", "result"), ("error", "failure")):
             value = dig(obj, fields[key]) if key in fields else None
             if value is not None:
-                setattr(self, key, value if isinstance(value, str) else json.dumps(value))
+                setattr(self, attr, value if isinstance(value, str) else json.dumps(value))
                 found = True
         text = dig(obj, fields["text"]) if "text" in fields else None
         if isinstance(text, str) and text:
@@ -97,94 +99,70 @@ class _Stream:
         elif not found:
             self.turn.emit(EventKind.LOG, {"source": "agent", "event": obj})
 
+    def end(self) -> None:
+        self.result_text = self.result or "\n".join(self.texts)[-RESULT_LIMIT:] or None
 
-class CommandAgent:
+    def error(self, exit_code: int) -> str | None:
+        if exit_code == 0 and self.failure is None:
+            return None
+        tail = self.turn.stderr_tail
+        return exited(self.turn.agent, exit_code, self.failure or (tail[-1] if tail else None))
+
+
+class CommandAgent(CliAgent[_Stream]):
     """Adapter for a CLI declared under ``[agents.<name>]``."""
 
     def __init__(self, name: str, settings: CommandAgentSettings) -> None:
         self.name = name
         self.settings = settings
+        self.capabilities = Capabilities(resume=settings.resume_command is not None)
+        version = settings.version_command
+        if version is None:
+            version = [settings.command[0], "--version"]
+        self._version_cli = version[0] if version else None
+        self.version_args = version[1:]
 
-    def _cli(self) -> str | None:
+    def cli(self) -> str | None:
         return find_binary(None, self.settings.command[0]) if self.settings.command else None
 
-    def _problem(self) -> str:
+    def problem(self) -> str:
         return missing_message(
             f"agent {self.name!r}", None, self.settings.command[0], f"agents.{self.name}.command"
         )
 
-    def argv(self, cli: str, request: TurnRequest) -> tuple[list[str], bool]:
-        """The argv, and whether it resumes a session."""
+    def probe_cli(self) -> str | None:
+        cli = self.cli()
+        if cli is not None and self._version_cli is not None:
+            return find_binary(None, self._version_cli)
+        return cli
+
+    def extra_capabilities(self) -> dict[str, Any]:
+        return {"output": self.settings.output}
+
+    def env(self, request: TurnRequest) -> dict[str, str]:
+        return agent_env(request, self.settings.env)
+
+    def argv(self, cli: str, request: TurnRequest) -> list[str]:
         values = {
             "instructions": request.instructions,
             "cwd": str(request.cwd),
             "model": request.model or "",
         }
         template = self.settings.command
-        resumed = bool(request.resume_session_id and self.settings.resume_command)
-        if resumed and self.settings.resume_command:
+        if request.resume_session_id and self.settings.resume_command:
             template = self.settings.resume_command
-            values["session_id"] = request.resume_session_id or ""
+            values["session_id"] = request.resume_session_id
         argv = substitute(template, values)
-        return [cli, *argv[1:]], resumed
+        return [cli, *argv[1:]]
 
-    async def run(self, request: TurnRequest, emit: Emit) -> None:
-        turn = Turn(self.name, request, emit)
-        cli = self._cli()
-        if cli is None:
-            turn.fail(self._problem())
-            return
-        argv, resumed = self.argv(cli, request)
-        if request.resume_session_id and not resumed:
+    async def new_stream(self, turn: Turn, env: dict[str, str]) -> _Stream:
+        """Says first when a resumed turn cannot resume (no ``resume_command``)."""
+        if turn.request.resume_session_id and not self.settings.resume_command:
             turn.emit(
                 EventKind.LOG,
                 {"text": f"{self.name} has no resume_command: this turn starts afresh"},
             )
-        stream = _Stream(turn, self.settings)
-        code = await run_lines(
-            argv,
-            request=request,
-            env=agent_env(request, self.settings.env),
-            on_spawn=lambda pid: turn.started_event(pid, argv, request.model),
-            on_stdout=stream.line,
-            on_stderr=turn.on_stderr,
-        )
-        result = stream.result or "\n".join(stream.texts)[-RESULT_LIMIT:] or None
-        common: dict[str, Any] = {
-            "exit_code": code,
-            "session_id": stream.session_id,
-            "result_text": result,
-            "num_turns": 1,
-        }
-        if code == 0 and stream.error is None:
-            turn.emit(
-                EventKind.TURN_FINISHED,
-                {"success": True, "duration_ms": turn.duration_ms, "cost_usd": None, **common},
-            )
-        else:
-            detail = stream.error or (turn.stderr_tail[-1] if turn.stderr_tail else None)
-            error = f"{self.name} exited with code {code}" + (f": {detail}" if detail else "")
-            turn.fail(error, **common)
-
-    async def probe(self) -> AgentInfo:
-        cli = self._cli()
-        version = self.settings.version_command
-        if version is None:
-            version = [self.settings.command[0], "--version"]
-        if version and cli is not None:
-            cli = find_binary(None, version[0])
-        return await probe_binary(
-            self.name,
-            cli,
-            self._problem(),
-            version_args=version[1:],
-            capabilities={
-                "resume": self.settings.resume_command is not None,
-                "cost": False,
-                "approvals": False,
-                "output": self.settings.output,
-            },
-        )
+        return _Stream(turn, self.settings)
 
 
 __all__ = ["CommandAgent", "dig", "substitute"]

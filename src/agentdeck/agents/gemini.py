@@ -20,16 +20,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agentdeck.agents._process import (
+from agentdeck.agents._cli import (
+    CliAgent,
+    NotReady,
+    Stream,
     Turn,
     agent_env,
+    exited,
     find_binary,
     missing_message,
-    probe_binary,
-    run_lines,
     tool_result,
 )
-from agentdeck.agents.base import AgentInfo, Emit, TurnRequest
+from agentdeck.agents.base import Capabilities, TurnRequest
 from agentdeck.config import GeminiSettings
 from agentdeck.model import EventKind
 
@@ -46,14 +48,12 @@ OWN_SETTINGS = {
 }
 
 
-class _Stream:
+class _Stream(Stream):
     """Maps one turn's stream-json lines to normalized events."""
 
     def __init__(self, turn: Turn) -> None:
-        self.turn = turn
-        self.session_id: str | None = None
+        super().__init__(turn)
         self.result: dict[str, Any] | None = None
-        self.result_text: str | None = None
         self.last_error: str | None = None
         self._text: list[str] = []
 
@@ -64,17 +64,8 @@ class _Stream:
             self._text = []
             self.turn.emit(EventKind.MESSAGE, {"role": "assistant", "text": self.result_text})
 
-    def line(self, line: str) -> None:
-        line = line.strip()
-        if not line:
-            return
-        try:
-            event = json.loads(line)
-        except ValueError:
-            self.turn.emit(EventKind.LOG, {"source": "agent", "text": line})
-            return
-        if isinstance(event, dict):
-            self.event(event)
+    def end(self) -> None:
+        self.flush()
 
     def event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
@@ -147,29 +138,50 @@ class _Stream:
             "tool_calls": int(stats.get("tool_calls") or 0),
         }
 
-    def error(self) -> str | None:
+    def result_error(self) -> str | None:
         error = (self.result or {}).get("error")
         if isinstance(error, dict):
             return str(error.get("message") or error.get("type") or "error")
         return str(error) if error else None
 
+    def error(self, exit_code: int) -> str | None:
+        status = (self.result or {}).get("status")
+        if status == "success" and exit_code == 0:
+            return None
+        if self.result is not None:
+            return f"Gemini: {self.result_error() or status or 'failed'}"
+        if exit_code != 0:
+            return exited("Gemini CLI", exit_code, self.last_error)
+        return "Gemini CLI ended without a result"
 
-class GeminiAgent:
+    def finished_data(self) -> dict[str, Any]:
+        stats = (self.result or {}).get("stats") or {}
+        return {"api_duration_ms": stats.get("duration_ms") if isinstance(stats, dict) else None}
+
+
+class GeminiAgent(CliAgent[_Stream]):
     """Adapter for the Gemini CLI."""
 
     name = "gemini"
+    capabilities = Capabilities(resume=True)
 
     def __init__(self, settings: GeminiSettings | None = None, home: Path | None = None) -> None:
         self.settings = settings or GeminiSettings()
         self.own_home = (home / "gemini") if home and self.settings.base_url else None
 
-    def _cli(self) -> str | None:
+    def cli(self) -> str | None:
         return find_binary(self.settings.cli_path, "gemini")
 
-    def _problem(self) -> str:
+    def problem(self) -> str:
         return missing_message(
             "Gemini CLI", self.settings.cli_path, "gemini", "agents.gemini.cli_path"
         )
+
+    def extra_capabilities(self) -> dict[str, Any]:
+        return {"custom_endpoint": self.own_home is not None}
+
+    def model(self, request: TurnRequest) -> str | None:
+        return request.model or self.settings.model
 
     def _prepare_home(self, env: dict[str, str]) -> dict[str, str]:
         if self.own_home is None:
@@ -188,10 +200,20 @@ class GeminiAgent:
             extra["GEMINI_API_KEY"] = key
         return extra
 
+    def env(self, request: TurnRequest) -> dict[str, str]:
+        env = agent_env(request)
+        extra = self._prepare_home(env)
+        if self.own_home is not None and "GEMINI_API_KEY" not in extra:
+            raise NotReady(
+                f"Gemini: the API key variable {self.settings.env_key} is not set "
+                "(agents.gemini.env_key)"
+            )
+        return {**env, **extra}
+
     def argv(self, cli: str, request: TurnRequest) -> list[str]:
         mode = APPROVAL_MODES.get(request.permission_mode, "default")
         argv = [cli, "--output-format", "stream-json", "--approval-mode", mode, "--skip-trust"]
-        model = request.model or self.settings.model
+        model = self.model(request)
         if model:
             argv += ["-m", model]
         if request.resume_session_id:
@@ -199,80 +221,8 @@ class GeminiAgent:
         # One argv element, even when the instructions start with "-".
         return [*argv, *self.settings.extra_args, f"--prompt={request.instructions}"]
 
-    async def run(self, request: TurnRequest, emit: Emit) -> None:
-        """Run one turn; emit normalized events ending with ``turn_finished``."""
-        turn = Turn(self.name, request, emit)
-        cli = self._cli()
-        if cli is None:
-            turn.fail(self._problem())
-            return
-        env = agent_env(request)
-        extra = self._prepare_home(env)
-        if self.own_home is not None and "GEMINI_API_KEY" not in extra:
-            turn.fail(
-                f"Gemini: the API key variable {self.settings.env_key} is not set "
-                "(agents.gemini.env_key)"
-            )
-            return
-        env.update(extra)
-        stream = _Stream(turn)
-        argv = self.argv(cli, request)
-        model = request.model or self.settings.model
-        code = await run_lines(
-            argv,
-            request=request,
-            env=env,
-            on_spawn=lambda pid: turn.started_event(pid, argv, model),
-            on_stdout=stream.line,
-            on_stderr=turn.on_stderr,
-        )
-        stream.flush()
-        usage = stream.usage()
-        if usage is not None:
-            turn.emit(EventKind.USAGE, usage)
-        stats = (stream.result or {}).get("stats") or {}
-        common: dict[str, Any] = {
-            "exit_code": code,
-            "session_id": stream.session_id,
-            "result_text": stream.result_text,
-            "num_turns": 1,
-        }
-        status = (stream.result or {}).get("status")
-        if status == "success" and code == 0:
-            duration = stats.get("duration_ms") if isinstance(stats, dict) else None
-            turn.emit(
-                EventKind.TURN_FINISHED,
-                {
-                    "success": True,
-                    "duration_ms": turn.duration_ms,
-                    "api_duration_ms": duration,
-                    "cost_usd": None,
-                    **common,
-                },
-            )
-            return
-        if stream.result is not None:
-            error = f"Gemini: {stream.error() or status or 'failed'}"
-        elif code != 0:
-            error = f"Gemini CLI exited with code {code}" + (
-                f": {stream.last_error}" if stream.last_error else ""
-            )
-        else:
-            error = "Gemini CLI ended without a result"
-        turn.fail(error, **common)
-
-    async def probe(self) -> AgentInfo:
-        return await probe_binary(
-            self.name,
-            self._cli(),
-            self._problem(),
-            capabilities={
-                "resume": True,
-                "cost": False,
-                "approvals": False,
-                "custom_endpoint": self.own_home is not None,
-            },
-        )
+    async def new_stream(self, turn: Turn, env: dict[str, str]) -> _Stream:
+        return _Stream(turn)
 
 
 __all__ = ["APPROVAL_MODES", "GeminiAgent"]

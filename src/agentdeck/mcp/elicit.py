@@ -7,7 +7,7 @@ from typing import Any
 from mcp.server.mcpserver import Context
 from mcp.types import ElicitResult
 
-from agentdeck.approvals import DECISIONS, Answer, Asker, Pending
+from agentdeck.core import DECISIONS, Answer, Asker, Pending
 
 SCHEMA: dict[str, Any] = {
     "type": "object",

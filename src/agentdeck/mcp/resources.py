@@ -1,86 +1,62 @@
-"""MCP resources: ``agent://status``, ``agent://tasks`` (= ``task://list``), ``task://{id}``."""
+"""MCP resources: ``agent://status``, ``agent://tasks`` (= ``task://list``), ``task://{id}``…
+
+Each renders a core document as JSON. ``resources/read`` needs the ``read`` scope
+(``agent://audit``: ``admin``), checked by `ResourceAccess`; a refusal is a
+JSON-RPC error.
+"""
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
 from mcp.server import MCPServer
-from mcp.server.context import ServerRequestContext
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from mcp.shared.exceptions import MCPError
 from mcp.types import ListResourcesResult, PaginatedRequestParams, Resource
 
-from agentdeck import __version__
-from agentdeck.engine import TaskEngine
-from agentdeck.errors import AgentdeckError, NotFound
-from agentdeck.model import Task, TaskStatus
-from agentdeck.views import LOG_KINDS, load_detail, log_text, result_document, summary
+from agentdeck.core import Core, Document, Scope, TaskQuery, authorize
+from agentdeck.errors import AgentdeckError, Forbidden, InvalidInput, NotFound
+from agentdeck.mcp._sdk import add_request_handler
+from agentdeck.mcp.callers import caller_of
 
 PAGE_SIZE = 100
 TASK_LIST_LIMIT = 1_000
-LOG_LINES_LIMIT = 20_000
+AUDIT_LIMIT = 100
 EVENTS_PAGE = 1_000
+RESOURCE_SCOPES: dict[str, Scope] = {"agent://audit": "admin"}
+FORBIDDEN = -32003  # JSON-RPC error code of a refused resources/read
 
 
-def _json(data: Any) -> str:
-    return json.dumps(data, indent=2, default=str)
+def _json(data: Document | dict[str, Any]) -> str:
+    body = data.dump() if isinstance(data, Document) else data
+    return json.dumps(body, indent=2, default=str)
 
 
-async def status_document(engine: TaskEngine) -> dict[str, Any]:
-    counts = await engine.store.count_by_status()
-    active = sum(n for s, n in counts.items() if TaskStatus(s).active)
-    infos = await engine.agent_infos()
-    return {
-        "status": "active",
-        "name": "agentdeck",
-        "version": __version__,
-        "agents": {
-            name: {
-                "available": info.available,
-                "version": info.version,
-                "problem": info.problem,
-                "capabilities": info.capabilities,
-            }
-            for name, info in infos.items()
-        },
-        "tasks": {"active": active, "total": sum(counts.values()), "by_status": counts},
-        "running_turns": engine.running_count,
-        "max_running": engine.settings.max_running,
-        "default_permission_mode": engine.settings.permission_mode,
-    }
+class ResourceAccess:
+    """MCP middleware: ``resources/read`` needs its resource's scope (default read)."""
+
+    async def __call__(
+        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
+        if ctx.method == "resources/read" and ctx.params:
+            uri = str(ctx.params.get("uri", ""))
+            try:
+                authorize(caller_of(ctx), f"reading {uri}", RESOURCE_SCOPES.get(uri, "read"))
+            except Forbidden as exc:
+                raise MCPError(FORBIDDEN, f"forbidden: {exc.message}") from None
+        return await call_next(ctx)
 
 
-async def tasks_document(engine: TaskEngine) -> dict[str, Any]:
-    tasks = await engine.store.list_tasks(limit=TASK_LIST_LIMIT)
-    total = sum((await engine.store.count_by_status()).values())
-    return {
-        "count": total,
-        "tasks": [summary(t) for t in tasks],
-        "truncated": total > len(tasks),
-    }
-
-
-def _cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(str(offset).encode()).decode()
-
-
-def _offset(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        return max(0, int(base64.urlsafe_b64decode(cursor.encode()).decode()))
-    except ValueError:
-        return 0
-
-
-def install_resources(server: MCPServer, engine: TaskEngine) -> None:
+def install_resources(server: MCPServer, core: Core) -> None:
     """Register the resources and a paginated ``resources/list`` with one entry per task."""
 
-    async def task_or_missing(task_id: str) -> Task:
+    async def read(fn: Any, *args: Any) -> Any:
+        """``fn(*args)``, with a core refusal as the SDK's resource-not-found error."""
         try:
-            return await engine.get(task_id)
-        except NotFound as exc:
+            return await fn(*args)
+        except (NotFound, InvalidInput) as exc:
             raise ResourceNotFoundError(exc.message) from exc
 
     @server.resource(
@@ -90,25 +66,23 @@ def install_resources(server: MCPServer, engine: TaskEngine) -> None:
         mime_type="application/json",
     )
     async def agent_status() -> str:
-        return _json(await status_document(engine))
+        return _json(await core.status())
 
-    @server.resource(
+    async def task_list() -> str:
+        return _json(await core.tasks(TaskQuery(limit=TASK_LIST_LIMIT)))
+
+    server.resource(
         "agent://tasks",
         name="tasks",
         description="All tasks, newest first: {count, tasks: [{id, description, status, ...}]}.",
         mime_type="application/json",
-    )
-    async def agent_tasks() -> str:
-        return _json(await tasks_document(engine))
-
-    @server.resource(
+    )(task_list)
+    server.resource(
         "task://list",
         name="task-list",
         description="Same as agent://tasks.",
         mime_type="application/json",
-    )
-    async def task_list() -> str:
-        return _json(await tasks_document(engine))
+    )(task_list)
 
     @server.resource(
         "agent://pending",
@@ -118,8 +92,18 @@ def install_resources(server: MCPServer, engine: TaskEngine) -> None:
         mime_type="application/json",
     )
     async def agent_pending() -> str:
-        pending = [p.to_dict() for p in engine.approvals.all()]
-        return _json({"count": len(pending), "pending": pending})
+        return _json(core.pending())
+
+    @server.resource(
+        "agent://audit",
+        name="audit",
+        description=f"The newest {AUDIT_LIMIT} mutating tool calls: who, what, task, "
+        "when, from where, outcome (admin scope).",
+        mime_type="application/json",
+    )
+    async def audit_resource() -> str:
+        entries = await core.audit_entries(AUDIT_LIMIT)
+        return _json({"count": len(entries), "entries": entries})
 
     @server.resource(
         "task://{id}",
@@ -131,8 +115,7 @@ def install_resources(server: MCPServer, engine: TaskEngine) -> None:
         mime_type="application/json",
     )
     async def task_resource(id: str) -> str:
-        task = await task_or_missing(id)
-        return _json(await load_detail(engine.store, task))
+        return _json(await read(core.task, id))
 
     @server.resource(
         "task://{id}/logs",
@@ -141,13 +124,7 @@ def install_resources(server: MCPServer, engine: TaskEngine) -> None:
         mime_type="text/plain",
     )
     async def task_logs(id: str) -> str:
-        task = await task_or_missing(id)
-        events = await engine.store.last_events(task.id, LOG_LINES_LIMIT, LOG_KINDS)
-        total = await engine.store.count_events(task.id, LOG_KINDS)
-        header = ""
-        if total > len(events):
-            header = f"(showing the last {len(events)} of {total} lines)\n"
-        return header + log_text(events)
+        return str(await read(core.log, id))
 
     @server.resource(
         "task://{id}/diff",
@@ -157,12 +134,11 @@ def install_resources(server: MCPServer, engine: TaskEngine) -> None:
         mime_type="text/x-diff",
     )
     async def task_diff(id: str) -> str:
-        await task_or_missing(id)
+        await read(core.get, id)
         try:
-            _, text = await engine.diff(id)
+            return await core.diff(id)
         except AgentdeckError as exc:
             raise ResourceNotFoundError(exc.message) from exc
-        return text
 
     @server.resource(
         "task://{id}/result",
@@ -171,8 +147,7 @@ def install_resources(server: MCPServer, engine: TaskEngine) -> None:
         mime_type="application/json",
     )
     async def task_result(id: str) -> str:
-        task = await task_or_missing(id)
-        return _json(result_document(task))
+        return _json(await read(core.result, id))
 
     @server.resource(
         "task://{id}/events{?after,limit}",
@@ -184,7 +159,7 @@ def install_resources(server: MCPServer, engine: TaskEngine) -> None:
         mime_type="application/json",
     )
     async def task_events(id: str, after: str = "0", limit: str = str(EVENTS_PAGE)) -> str:
-        task = await task_or_missing(id)
+        await read(core.get, id)
         try:
             after_seq = max(0, int(after))
             count = min(max(1, int(limit)), EVENTS_PAGE)
@@ -192,24 +167,18 @@ def install_resources(server: MCPServer, engine: TaskEngine) -> None:
             raise ResourceNotFoundError(
                 f"after and limit must be whole numbers (got after={after!r}, limit={limit!r})"
             ) from exc
-        events = await engine.store.events(task.id, after_seq=after_seq, limit=count + 1)
-        page = events[:count]
-        return _json(
-            {
-                "task_id": task.id,
-                "status": str(task.status),
-                "events": [e.to_dict() for e in page],
-                "last_seq": page[-1].seq if page else after_seq,
-                "more": len(events) > count,
-            }
-        )
+        return _json(await read(core.events, id, after_seq, count))
 
     async def list_resources(
         ctx: ServerRequestContext, params: PaginatedRequestParams | None
     ) -> ListResourcesResult:
-        offset = _offset(params.cursor if params else None)
-        static: list[Resource] = list(await server.list_resources()) if offset == 0 else []
-        tasks = await engine.store.list_tasks(limit=PAGE_SIZE + 1, offset=offset)
+        cursor = params.cursor if params else None
+        try:
+            page = await core.tasks(TaskQuery(limit=PAGE_SIZE, cursor=cursor))
+        except InvalidInput:
+            page = await core.tasks(TaskQuery(limit=PAGE_SIZE))
+            cursor = None
+        static: list[Resource] = list(await server.list_resources()) if not cursor else []
         entries = [
             Resource(
                 uri=f"task://{t.id}",
@@ -218,13 +187,9 @@ def install_resources(server: MCPServer, engine: TaskEngine) -> None:
                 description=f"{t.status}: {t.title}",
                 mime_type="application/json",
             )
-            for t in tasks[:PAGE_SIZE]
+            for t in page.tasks
         ]
-        more = len(tasks) > PAGE_SIZE
-        return ListResourcesResult(
-            resources=static + entries, next_cursor=_cursor(offset + PAGE_SIZE) if more else None
-        )
+        return ListResourcesResult(resources=static + entries, next_cursor=page.next_cursor)
 
-    server._lowlevel_server.add_request_handler(
-        "resources/list", PaginatedRequestParams, list_resources
-    )
+    add_request_handler(server, "resources/list", PaginatedRequestParams, list_resources)
+    server.middleware.append(ResourceAccess())

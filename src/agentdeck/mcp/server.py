@@ -1,21 +1,14 @@
-"""The MCP server: tools, resources and notifications in both protocol eras."""
+"""The MCP face: tools, resources, prompts and notifications in both protocol eras."""
 
 from __future__ import annotations
 
-import functools
-
 from mcp.server import MCPServer
-from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from agentdeck import __version__
-from agentdeck.auth import Access
-from agentdeck.engine import TaskEngine
-from agentdeck.mcp.access import install_access
-from agentdeck.mcp.approval_tools import build_approval_tools
-from agentdeck.mcp.git_tools import build_git_tools
-from agentdeck.mcp.info_tools import build_info_tools
-from agentdeck.mcp.prompts import PromptLibrary, install_prompts
+from agentdeck.core import Core
+from agentdeck.mcp._sdk import advertise_list_changed
+from agentdeck.mcp.prompts import install_prompts
 from agentdeck.mcp.resources import install_resources
 from agentdeck.mcp.subscriptions import ChangeNotifier, LegacySubscribers
 from agentdeck.mcp.tools import build_tools
@@ -28,38 +21,23 @@ INSTRUCTIONS = (
 )
 
 
-def build_server(
-    engine: TaskEngine, access: Access | None = None
-) -> tuple[MCPServer, ChangeNotifier]:
-    """The MCP server for ``engine`` and the notifier to run beside it.
+def build_server(core: Core) -> tuple[MCPServer, ChangeNotifier]:
+    """The MCP server for ``core`` and the notifier to run beside it.
 
-    Over HTTP every request passes ``access``'s token verifier (docs/security.md)."""
-    access = access or Access(engine.settings, engine.store)
-    prompts = PromptLibrary(engine.settings)
+    Over HTTP every request passes the core's token verifier (docs/security.md)."""
     modern = InMemorySubscriptionBus()
     server = MCPServer(
         "agentdeck",
         version=__version__,
         instructions=INSTRUCTIONS,
-        tools=[
-            *build_tools(engine),
-            *build_git_tools(engine),
-            *build_approval_tools(engine),
-            *build_info_tools(engine, prompts),
-        ],
+        tools=build_tools(core),
         subscriptions=modern,
-        token_verifier=access.verifier,
-        auth=access.auth_settings(),
+        token_verifier=core.access.verifier,
+        auth=core.access.auth_settings(),
     )
-    lowlevel = server._lowlevel_server
-    # Handshake-era clients only learn about list_changed if it is advertised.
-    lowlevel.create_initialization_options = functools.partial(  # type: ignore[method-assign]
-        lowlevel.create_initialization_options,
-        NotificationOptions(resources_changed=True),
-    )
-    install_resources(server, engine)
-    install_prompts(server, prompts)
-    install_access(server, engine.store)
+    advertise_list_changed(server)
+    install_resources(server, core)
+    install_prompts(server, core.prompts)
     legacy = LegacySubscribers()
     legacy.install(server)
-    return server, ChangeNotifier(engine.bus, modern, legacy)
+    return server, ChangeNotifier(core, modern, legacy)

@@ -1,4 +1,4 @@
-"""Resource notifications for both MCP protocol eras, fed by the engine's bus.
+"""Resource notifications for both MCP protocol eras, fed by the core's changes.
 
 - 2026-07-28 clients listen via ``subscriptions/listen``: the SDK's
   `InMemorySubscriptionBus` fans our publishes out to them.
@@ -23,7 +23,8 @@ from mcp.server.subscriptions import InMemorySubscriptionBus, ResourcesListChang
 from mcp.types import EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from agentdeck.bus import Bus
+from agentdeck.core import Core
+from agentdeck.mcp._sdk import add_request_handler, connection_of, on_connection_close
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +43,12 @@ class LegacySubscribers:
         self._by_uri: dict[str, dict[object, ServerSession]] = {}
         self._sessions: dict[object, ServerSession] = {}
 
-    @staticmethod
-    def _connection(session: ServerSession) -> object:
-        return getattr(session, "_connection", session)
-
     def remember(self, session: ServerSession) -> None:
-        conn = self._connection(session)
+        conn = connection_of(session)
         if conn in self._sessions:
             return
         self._sessions[conn] = session
-        stack = getattr(conn, "exit_stack", None)
-        if stack is not None:
-            stack.callback(self.forget, conn)
+        on_connection_close(conn, lambda: self.forget(conn))
 
     def forget(self, conn: object) -> None:
         self._sessions.pop(conn, None)
@@ -62,10 +57,10 @@ class LegacySubscribers:
 
     def subscribe(self, uri: str, session: ServerSession) -> None:
         self.remember(session)
-        self._by_uri.setdefault(uri, {})[self._connection(session)] = session
+        self._by_uri.setdefault(uri, {})[connection_of(session)] = session
 
     def unsubscribe(self, uri: str, session: ServerSession) -> None:
-        self._by_uri.get(uri, {}).pop(self._connection(session), None)
+        self._by_uri.get(uri, {}).pop(connection_of(session), None)
 
     async def updated(self, uri: str) -> None:
         for conn, session in list(self._by_uri.get(uri, {}).items()):
@@ -99,21 +94,20 @@ class LegacySubscribers:
                 self.remember(ctx.session)
             return await call_next(ctx)
 
-        lowlevel = server._lowlevel_server
-        lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, on_subscribe)
-        lowlevel.add_request_handler(
-            "resources/unsubscribe", UnsubscribeRequestParams, on_unsubscribe
+        add_request_handler(server, "resources/subscribe", SubscribeRequestParams, on_subscribe)
+        add_request_handler(
+            server, "resources/unsubscribe", UnsubscribeRequestParams, on_unsubscribe
         )
         server.middleware.append(remember_sessions)
 
 
 class ChangeNotifier:
-    """Bus → MCP notifications in both eras, at most one per URI per `MIN_INTERVAL`."""
+    """Core changes → MCP notifications in both eras, at most one per URI per `MIN_INTERVAL`."""
 
     def __init__(
-        self, bus: Bus, modern: InMemorySubscriptionBus, legacy: LegacySubscribers
+        self, core: Core, modern: InMemorySubscriptionBus, legacy: LegacySubscribers
     ) -> None:
-        self.bus = bus
+        self.core = core
         self.modern = modern
         self.legacy = legacy
         self._dirty: dict[str, None] = {}
@@ -121,7 +115,7 @@ class ChangeNotifier:
         self._pending = anyio.Event()
 
     async def run(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
-        async with anyio.create_task_group() as tg, self.bus.listen() as changes:
+        async with anyio.create_task_group() as tg, self.core.watch() as changes:
             tg.start_soon(self._flush_loop)
             task_status.started()
             async for change in changes:

@@ -1,142 +1,139 @@
-"""A small REST API for phones and scripts: tasks, what is waiting on you, and answers.
+"""The REST API under ``/api``: tasks, what is waiting on you, and answers.
 
-Same bearer tokens and scopes as ``/mcp`` (read to look, write to answer); mutating
-calls go to the audit log. Errors are ``{"error": {"type", "message"}}`` with the
-HTTP status that fits.
+Same bearer tokens, scopes and audit as ``/mcp`` (read to look, write to change),
+through the core's one `Core.action`. Bodies are JSON objects of at most `MAX_BODY`
+bytes; every error is JSON (`agentdeck.web.errors`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Any
 
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from agentdeck.auth import Scope, allows, top_scope
-from agentdeck.errors import AgentdeckError
-from agentdeck.mcp.resources import tasks_document
-from agentdeck.redact import scrub
-from agentdeck.views import load_detail
+from agentdeck.core import Caller, Core, Respond, Scope, TaskQuery, parse
+from agentdeck.errors import AgentdeckError, InvalidInput, TooLarge, Unauthorized
+from agentdeck.web.errors import from_error, http_exception
 
-if TYPE_CHECKING:
-    from agentdeck.app import Deck
-
-STATUS_OF = {
-    "not_found": 404,
-    "validation_error": 400,
-    "invalid_state": 409,
-    "project_not_allowed": 403,
-}
 MAX_BODY = 64 * 1024
 
-Handler = Callable[[Request, str], Awaitable[JSONResponse]]
+Handler = Callable[[Request, Caller], Awaitable[Any]]
 
 
-def _error(status: int, kind: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
+async def _caller(core: Core, request: Request) -> Caller:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    access = (
+        await core.access.verifier.verify_token(token.strip())
+        if scheme.lower() == "bearer" and token.strip()
+        else None
+    )
+    if access is None:
+        raise Unauthorized("send Authorization: Bearer <token> (agentdeck token create)")
+    client = request.client.host if request.client else None
+    return Caller(access.client_id, list(access.scopes), client)
 
 
-def routes(deck: Deck) -> list[Route]:
-    """The ``/api`` routes of ``deck``."""
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object, or `InvalidInput` saying why not."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise TooLarge(f"the body is {len(body)} bytes; the limit is {MAX_BODY}")
+    if body and kind != "application/json":
+        raise InvalidInput(
+            f"the body must be JSON (Content-Type: application/json), not {kind or 'untyped'}"
+        )
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        raise InvalidInput("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("the body must be a JSON object")
+    return data
 
-    def guarded(required: Scope, handler: Handler) -> Callable[[Request], Awaitable[JSONResponse]]:
-        async def endpoint(request: Request) -> JSONResponse:
-            header = request.headers.get("authorization", "")
-            scheme, _, token = header.partition(" ")
-            access = (
-                await deck.access.verifier.verify_token(token.strip())
-                if (scheme.lower() == "bearer" and token.strip())
-                else None
-            )
-            if access is None:
-                return JSONResponse(
-                    {
-                        "error": {
-                            "type": "unauthorized",
-                            "message": "send Authorization: Bearer <token>",
-                        }
-                    },
-                    status_code=401,
-                    headers={"WWW-Authenticate": 'Bearer realm="agentdeck"'},
-                )
-            if not allows(access.scopes, required):
-                have = top_scope(access.scopes) or "none"
-                return _error(
-                    403, "forbidden", f"this needs the {required} scope; the token has {have}"
-                )
+
+def api_app(core: Core) -> Starlette:
+    """The ``/api`` application of ``core`` (mount it at ``/api``)."""
+
+    def endpoint(
+        action: str, scope: Scope, handler: Handler
+    ) -> Callable[[Request], Awaitable[JSONResponse]]:
+        async def serve(request: Request) -> JSONResponse:
             try:
-                return await handler(request, access.client_id)
+                caller = await _caller(core, request)
+                task_id = request.path_params.get("task_id")
+                async with core.action(caller, action, scope, None, task_id) as entry:
+                    result = await handler(request, caller)
+                    if entry is not None:
+                        entry.outcome = "ok"
             except AgentdeckError as exc:
-                return _error(STATUS_OF.get(exc.kind, 400), exc.kind, exc.message)
+                return from_error(exc)
+            return JSONResponse(result)
 
-        return endpoint
+        return serve
 
-    engine = deck.engine
-
-    async def list_tasks(request: Request, who: str) -> JSONResponse:
-        return JSONResponse(await tasks_document(engine))
-
-    async def get_task(request: Request, who: str) -> JSONResponse:
-        task = await engine.get(request.path_params["task_id"])
-        return JSONResponse(await load_detail(engine.store, task))
-
-    async def pending(request: Request, who: str) -> JSONResponse:
-        items = [p.to_dict() for p in engine.approvals.all()]
-        return JSONResponse({"count": len(items), "pending": items})
-
-    async def respond(request: Request, who: str) -> JSONResponse:
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return _error(413, "too_large", f"the body is limited to {MAX_BODY} bytes")
-        try:
-            data = json.loads(body or b"{}")
-        except ValueError:
-            return _error(400, "validation_error", "the body must be JSON")
-        if not isinstance(data, dict) or set(data) - {"decision", "message", "request_id"}:
-            return _error(
-                400,
-                "validation_error",
-                "accepted fields: decision (allow|deny|allow_always), message, request_id",
-            )
-        message, request_id = data.get("message", ""), data.get("request_id")
-        if not isinstance(message, str) or not (request_id is None or isinstance(request_id, str)):
-            return _error(400, "validation_error", "message and request_id must be strings")
-        task_id = request.path_params["task_id"]
-        entry = await deck.store.add_audit(
+    async def list_tasks(request: Request, caller: Caller) -> Any:
+        params = request.query_params
+        query = parse(
+            TaskQuery,
             {
-                "ts": datetime.now(UTC).isoformat(),
-                "who": who,
-                "tool": "POST /api/respond",
-                "arguments": json.dumps(scrub(data)),
-                "task_id": task_id,
-                "client": request.client.host if request.client else None,
-                "outcome": "started",
-            }
+                **({"statuses": params["status"].split(",")} if "status" in params else {}),
+                **({"limit": _integer(params["limit"], "limit")} if "limit" in params else {}),
+                **({"cursor": params["cursor"]} if "cursor" in params else {}),
+            },
         )
-        try:
-            task, answered = await engine.respond(
-                task_id, str(data.get("decision")), message, request_id, by=f"rest:{who}"
-            )
-        except AgentdeckError:
-            await deck.store.finish_audit(entry, "error", task_id)
-            raise
-        await deck.store.finish_audit(entry, "ok", task.id)
-        return JSONResponse(
-            {
-                "id": task.id,
-                "request_id": answered.id,
-                "tool": answered.tool,
-                "decision": data.get("decision"),
-            }
-        )
+        return (await core.tasks(query)).dump()
 
-    return [
-        Route("/api/tasks", guarded("read", list_tasks), methods=["GET"]),
-        Route("/api/tasks/{task_id}", guarded("read", get_task), methods=["GET"]),
-        Route("/api/pending", guarded("read", pending), methods=["GET"]),
-        Route("/api/tasks/{task_id}/respond", guarded("write", respond), methods=["POST"]),
-    ]
+    async def get_task(request: Request, caller: Caller) -> Any:
+        return (await core.task(request.path_params["task_id"])).dump()
+
+    async def pending(request: Request, caller: Caller) -> Any:
+        return core.pending().dump()
+
+    async def respond(request: Request, caller: Caller) -> Any:
+        data = await json_body(request)
+        answer = parse(Respond, {**data, "id": request.path_params["task_id"]})
+        task, pending = await core.respond(answer, by=f"rest:{caller.who}")
+        return {
+            "id": task.id,
+            "request_id": pending.request_id,
+            "tool": pending.tool,
+            "decision": answer.decision,
+        }
+
+    async def json_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, AgentdeckError)
+        return from_error(exc)
+
+    return Starlette(
+        routes=[
+            Route("/tasks", endpoint("GET /api/tasks", "read", list_tasks), methods=["GET"]),
+            Route(
+                "/tasks/{task_id}",
+                endpoint("GET /api/tasks/{id}", "read", get_task),
+                methods=["GET"],
+            ),
+            Route("/pending", endpoint("GET /api/pending", "read", pending), methods=["GET"]),
+            Route(
+                "/tasks/{task_id}/respond",
+                endpoint("POST /api/tasks/{id}/respond", "write", respond),
+                methods=["POST"],
+            ),
+        ],
+        exception_handlers={HTTPException: http_exception, AgentdeckError: json_error},
+    )
+
+
+def _integer(text: str, name: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInput(
+            f"{name} must be a whole number, not {text!r}", {"field": name}
+        ) from None

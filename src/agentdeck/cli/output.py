@@ -1,0 +1,302 @@
+"""What the ``agentdeck`` commands share: consoles, options, exit codes, printing.
+
+`exit_code_for` is the CLI's one mapping of error kinds to exit codes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from agentdeck.cli.remote import Event, Remote, ToolFailed, Unreachable
+from agentdeck.core import log_line
+from agentdeck.errors import AgentdeckError, ConfigError
+from agentdeck.model import Event as StoredEvent
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+TITLE_LENGTH = 80
+USAGE_ERRORS = frozenset({"validation_error", "config_error"})
+SUCCESS_STATUSES = frozenset({"waiting", "completed"})
+STATUS_STYLES = {
+    "pending": "yellow",
+    "in_progress": "cyan",
+    "waiting": "green",
+    "input_required": "magenta",
+    "interrupted": "yellow",
+    "completed": "green",
+    "failed": "red",
+    "cancelled": "red",
+}
+LOG_STYLES = {
+    "status": "dim",
+    "session": "dim",
+    "turn_started": "bold",
+    "tool_call": "cyan",
+    "stderr": "dim yellow",
+    "log": "dim",
+    "permission_request": "magenta",
+}
+
+out = Console(highlight=False, soft_wrap=True)
+problems = Console(stderr=True, highlight=False, soft_wrap=True)
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        help="agentdeck's MCP endpoint (default: $AGENTDECK_URL, else "
+        "http://HOST:PORT/mcp from the configuration).",
+        show_default=False,
+    ),
+]
+WaitOption = Annotated[
+    bool,
+    typer.Option(
+        "--wait/--no-wait",
+        help="Follow the task live until its turn ends; exit 0 if it is then waiting or "
+        "completed, 1 if it failed, was cancelled or interrupted.",
+    ),
+]
+TaskId = Annotated[str, typer.Argument(help="Task id (or the agent session id).")]
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    problems.print(Text(message, style="red"))
+    return typer.Exit(code)
+
+
+def exit_code_for(kind: str) -> int:
+    """2 for what the user typed or configured wrong, 1 for everything else."""
+    return EXIT_USAGE if kind in USAGE_ERRORS else EXIT_FAILED
+
+
+def run_local(work: Callable[[], Awaitable[int]]) -> None:
+    """Run an in-process command on the core; report its refusal, exit with its code."""
+    try:
+        code = anyio.run(work)
+    except AgentdeckError as exc:
+        raise fail(f"error ({exc.kind}): {exc.message}", exit_code_for(exc.kind)) from None
+    raise typer.Exit(code)
+
+
+def run_client(work: Callable[[], Awaitable[int]]) -> None:
+    """Run ``work``, report the client's errors on stderr, exit with its code."""
+    try:
+        code = anyio.run(work)
+    except Unreachable as exc:
+        raise fail(f"error: {exc.message}", EXIT_USAGE) from None
+    except ToolFailed as exc:
+        raise fail(f"error ({exc.kind}): {exc.message}", exit_code_for(exc.kind)) from None
+    except ConfigError as exc:
+        raise fail(f"error (config_error): {exc.message}", EXIT_USAGE) from None
+    except KeyboardInterrupt:
+        raise fail(
+            "interrupted: a task that started goes on in agentdeck (see `agentdeck tasks`)",
+            EXIT_INTERRUPTED,
+        ) from None
+    raise typer.Exit(code)
+
+
+def exit_code(status: str) -> int:
+    return EXIT_OK if status in SUCCESS_STATUSES else EXIT_FAILED
+
+
+def status_text(status: str) -> Text:
+    return Text(status, style=STATUS_STYLES.get(status, ""))
+
+
+def first_line(text: str, limit: int = 200) -> str:
+    lines = text.strip().splitlines()
+    line = lines[0] if lines else ""
+    if len(lines) > 1:
+        line += " …"
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def brief(value: Any) -> str:
+    """A tool input in one line: its command / path / pattern, else its JSON."""
+    if isinstance(value, dict):
+        for key in ("command", "file_path", "notebook_path", "path", "pattern", "url"):
+            if key in value:
+                return first_line(str(value[key]))
+        return first_line(json.dumps(value, default=str))
+    return first_line(str(value))
+
+
+def default_title(instructions: str) -> str:
+    """The first non-blank line of ``instructions``, at most `TITLE_LENGTH` characters."""
+    line = next((ln.strip() for ln in instructions.splitlines() if ln.strip()), "")
+    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1] + "…"
+
+
+def when(iso: str | None) -> str:
+    """``2026-11-27 14:03:12 (3m ago)``: an ISO timestamp in local time, and how long ago."""
+    if not iso:
+        return "—"
+    local = datetime.fromisoformat(iso).astimezone()
+    return f"{local.strftime('%Y-%m-%d %H:%M:%S')} ({ago(iso)})"
+
+
+def ago(iso: str | None) -> str:
+    """``3m ago``: how long ago an ISO timestamp was."""
+    if not iso:
+        return "—"
+    seconds = max(0, int((datetime.now(UTC) - datetime.fromisoformat(iso)).total_seconds()))
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def cost(value: Any) -> str:
+    return f"${float(value):.4f}" if isinstance(value, int | float) else "—"
+
+
+class TurnPrinter:
+    """Prints a task's events as they come: the agent's words, its tool calls, the result."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.last_message = ""
+        self.shown_errors: set[str] = set()
+
+    def __call__(self, event: Event) -> None:
+        line = self.render(event)
+        if line is not None:
+            self.console.print(line)
+
+    def render(self, event: Event) -> Text | None:
+        """The line for ``event``, or ``None`` for events not worth one."""
+        data: dict[str, Any] = event.get("data") or {}
+        turn = event.get("turn")
+        match event.get("kind"):
+            case "turn_started":
+                return Text(
+                    f"▶ turn {turn}: {first_line(str(data.get('instructions', '')))}", style="bold"
+                )
+            case "session":
+                return Text(
+                    f"  agent session {data.get('session_id')} · model {data.get('model')}",
+                    style="dim",
+                )
+            case "message":
+                return self._message(data)
+            case "tool_call":
+                return Text.assemble(
+                    ("  → ", "cyan"),
+                    (str(data.get("name")), "bold cyan"),
+                    " ",
+                    brief(data.get("input")),
+                )
+            case "tool_result":
+                return self._tool_result(data)
+            case "permission_request":
+                what = data.get("summary") or data.get("tool")
+                return Text(f"? the agent needs your decision: {what}", style="bold magenta")
+            case "turn_finished":
+                return self._finished(turn, data)
+            case "stderr":
+                return Text(f"  stderr: {data.get('line', '')}", style="dim yellow")
+            case "log":
+                return Text(f"  agentdeck: {data.get('text') or data}", style="dim")
+            case "status":
+                reason = f" ({data['reason']})" if data.get("reason") else ""
+                return Text(
+                    f"  status {data.get('from') or '—'} → {data.get('to')}{reason}", style="dim"
+                )
+        return None
+
+    def _message(self, data: dict[str, Any]) -> Text | None:
+        if data.get("role", "assistant") != "assistant":
+            return None
+        self.last_message = str(data.get("text", "")).strip()
+        return Text(self.last_message)
+
+    def _tool_result(self, data: dict[str, Any]) -> Text:
+        output = first_line(str(data.get("output") or "")) or "(no output)"
+        if data.get("is_error"):
+            return Text(f"    ✗ {output}", style="red")
+        return Text(f"    ← {output}", style="dim")
+
+    def _finished(self, turn: Any, data: dict[str, Any]) -> Text:
+        if not data.get("success"):
+            error = str(data.get("error") or "unknown error")
+            self.shown_errors.add(error)
+            return Text.assemble((f"✗ turn {turn} failed: ", "bold red"), (error, "red"))
+        result = str(data.get("result_text") or "").strip()
+        if result and result != self.last_message:
+            return Text.assemble(("✓ result: ", "bold green"), result)
+        return Text(f"✓ turn {turn} finished", style="bold green")
+
+
+def log_printer(console: Console) -> Callable[[Event], None]:
+    """Prints events as ``task://{id}/logs`` lines (timestamped, one per event)."""
+
+    def show(raw: Event) -> None:
+        event = StoredEvent.from_dict(raw)
+        line = log_line(event)
+        if line is not None:
+            stamp = event.ts.strftime("%Y-%m-%d %H:%M:%S")
+            console.print(Text(f"[{stamp}] {line}", style=LOG_STYLES.get(event.kind, "")))
+
+    return show
+
+
+def stats(task: dict[str, Any]) -> str:
+    tokens = task.get("tokens") or {}
+    return (
+        f"cost {cost(task.get('cost_usd'))} · tokens {tokens.get('input', 0):,} in / "
+        f"{tokens.get('output', 0):,} out · {task.get('num_turns', 0)} model turns · "
+        f"{task.get('duration_human', '?')}"
+    )
+
+
+def print_outcome(task: dict[str, Any], printer: TurnPrinter) -> None:
+    """The line after a followed turn: final status, cost, and what to do next."""
+    status, task_id = str(task.get("status")), str(task.get("id"))
+    mark = "✓" if status in SUCCESS_STATUSES else "✗"
+    out.print(
+        Text.assemble(
+            (f"{mark} ", STATUS_STYLES.get(status, "")),
+            status_text(status),
+            f" · {task_id} · {stats(task)}",
+        )
+    )
+    error = task.get("error")
+    if error and error not in printer.shown_errors:
+        out.print(Text(f"error: {error}", style="red"))
+    if status == "waiting":
+        out.print(
+            Text(f'next: agentdeck continue {task_id} "…"  ·  agentdeck end {task_id}', style="dim")
+        )
+    elif status == "interrupted":
+        out.print(
+            Text(
+                f'agentdeck restarted mid-turn; resume: agentdeck continue {task_id} "go on"',
+                style="dim",
+            )
+        )
+
+
+async def follow_turn(remote: Remote, task_id: str, after: int) -> int:
+    """Print the task's events after ``after`` live until its turn ends; the exit code."""
+    printer = TurnPrinter(out)
+    status = await remote.follow(task_id, printer, after)
+    print_outcome(await remote.task(task_id), printer)
+    return exit_code(status)
+
+
+def absolute_project(path: Path | None) -> str | None:
+    """The project as the server must see it: absolute (the server runs elsewhere)."""
+    return str(path.expanduser().resolve()) if path else None

@@ -1,0 +1,129 @@
+"""``agentdeck token …`` and ``agentdeck audit``: in-process on the core, with or without a
+running server (a running server sees new tokens at once)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import anyio
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agentdeck.cli.output import exit_code_for
+from agentdeck.config import load_settings
+from agentdeck.core import SCOPES, Core
+from agentdeck.errors import AgentdeckError
+
+T = TypeVar("T")
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+token_app = typer.Typer(
+    name="token",
+    help="Access tokens for HTTP clients (docs/remote-access.md).",
+    no_args_is_help=True,
+)
+
+
+def _with_core(fn: Callable[[Core], Awaitable[T]]) -> T:
+    """``fn`` on this machine's core (no server needed; a running one sees the change)."""
+    try:
+        core = Core(load_settings(), agents={})
+    except AgentdeckError as exc:
+        err.print(f"[red]error:[/] {exc.message}")
+        raise typer.Exit(exit_code_for(exc.kind)) from exc
+    try:
+        return anyio.run(fn, core)
+    except AgentdeckError as exc:
+        err.print(f"[red]error:[/] {exc.message}")
+        raise typer.Exit(exit_code_for(exc.kind)) from exc
+    finally:
+        core.close()
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option("--name", help="What the token is for, e.g. phone.")],
+    scope: Annotated[str, typer.Option("--scope", help="read, write or admin.")] = "write",
+    expires: Annotated[
+        str | None, typer.Option("--expires", help="Lifetime like 30d, 12h; default never.")
+    ] = None,
+) -> None:
+    """Create a token and print it once; only its hash is kept."""
+    if scope not in SCOPES:
+        err.print(f"[red]error:[/] --scope must be one of {', '.join(SCOPES)}")
+        raise typer.Exit(2)
+    token, info = _with_core(lambda core: core.create_token(name, scope, expires))
+    err.print(f"token [bold]{info.name}[/] ({info.scope}), expires {info.expires_at or 'never'}.")
+    err.print("Shown once; send it as the header  Authorization: Bearer <token>")
+    out.print(token)
+    err.print(
+        "From now on every HTTP client needs a token (loopback included); a running "
+        "server applies this at once."
+    )
+
+
+@token_app.command("list")
+def token_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Tokens: name, scope, created, expires, last used, state (never the token)."""
+    tokens = _with_core(lambda core: core.tokens())
+    if as_json:
+        out.print_json(json.dumps([{**t.__dict__, "state": t.state} for t in tokens]))
+        return
+    table = Table("name", "scope", "created", "expires", "last used", "state")
+    for t in tokens:
+        table.add_row(
+            t.name,
+            t.scope,
+            t.created_at[:19],
+            (t.expires_at or "never")[:19],
+            (t.last_used_at or "never")[:19],
+            t.state,
+        )
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(name: Annotated[str, typer.Argument(help="The token's name.")]) -> None:
+    """Revoke a token at once (a running server refuses it from its next request)."""
+    if not _with_core(lambda core: core.revoke_token(name)):
+        err.print(f"[red]error:[/] no active token named {name!r}")
+        raise typer.Exit(1)
+    err.print(f"token {name} revoked")
+
+
+def audit(
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many entries.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """The newest mutating tool calls: when, who, tool, task, client, outcome."""
+    entries = _with_core(lambda core: core.audit_entries(limit))
+    if as_json:
+        out.print_json(json.dumps(entries))
+        return
+    table = Table("when", "who", "tool", "task", "client", "outcome", "arguments")
+    for e in entries:
+        table.add_row(
+            e["ts"][:19],
+            e["who"],
+            e["tool"],
+            e["task_id"] or "",
+            e["client"] or "",
+            e["outcome"],
+            json.dumps(e["arguments"])[:80],
+        )
+    out.print(table)
+
+
+# Standalone app (`python -m agentdeck.cli.tokens`); the main app registers the same pieces.
+cli = typer.Typer(no_args_is_help=True)
+cli.add_typer(token_app)
+cli.command("audit")(audit)
+
+if __name__ == "__main__":
+    cli()

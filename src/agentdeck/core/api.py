@@ -1,0 +1,649 @@
+"""`Core`: the one front door. Every face (MCP, REST, CLI, push) calls it and nothing else.
+
+Commands change tasks (create, continue, steer, cancel, end, respond, merge,
+discard, clean); queries return the typed documents of `agentdeck.core.documents`
+(task, tasks, events, log, pending, status, statistics) or watch changes live.
+Requests are the models of `agentdeck.core.requests`; refusals are
+`agentdeck.errors.AgentdeckError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from agentdeck import __version__
+from agentdeck.agents import Agent, build_agents, canonical_agent
+from agentdeck.agents.base import AgentInfo
+from agentdeck.auth import (
+    Access,
+    Caller,
+    Scope,
+    TokenInfo,
+    authorize,
+    create_token,
+    list_tokens,
+)
+from agentdeck.auth import revoke_token as revoke_stored_token
+from agentdeck.auth.access import AuditEntry
+from agentdeck.bus import Bus, Change, Listener
+from agentdeck.config import Settings
+from agentdeck.core import isolation, policy, workspace
+from agentdeck.core.approvals import Asker, Decisions
+from agentdeck.core.documents import (
+    AgentStatus,
+    EventItem,
+    EventPage,
+    PendingDecision,
+    PendingList,
+    ServerStats,
+    Statistics,
+    StatusDocument,
+    TaskCounts,
+    TaskDetail,
+    TaskFields,
+    TaskList,
+    TaskReport,
+    TaskResult,
+    TaskSummary,
+)
+from agentdeck.core.lifecycle import Lifecycle
+from agentdeck.core.requests import (
+    Clean,
+    ContinueTask,
+    CreateTask,
+    Merge,
+    Respond,
+    TaskQuery,
+)
+from agentdeck.core.scheduler import Scheduler
+from agentdeck.core.turn import Turn
+from agentdeck.core.views import LOG_KINDS, TOOL_KINDS, log_line, log_text
+from agentdeck.errors import (
+    Forbidden,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    ProjectNotAllowed,
+)
+from agentdeck.model import (
+    Event,
+    EventKind,
+    NewEvent,
+    Task,
+    TaskStatus,
+    new_task_id,
+    now,
+)
+from agentdeck.proctree import kill_tree
+from agentdeck.prompts import PromptLibrary
+from agentdeck.store import Store, open_store
+
+CANCEL_WAIT = 30.0  # seconds end/cancel wait for the agent to be stopped
+KEEP_RECENT = timedelta(hours=24)  # clean(keep_recent=true) keeps tasks ended since
+RECENT_LOGS = 200  # log lines in a task's detail (the rest: its log)
+REPORT_LOGS = 5
+LOG_LINES_LIMIT = 20_000
+EVENTS_PAGE = 1_000
+
+
+def _cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(str(offset).encode()).decode()
+
+
+def _offset(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        return max(0, int(base64.urlsafe_b64decode(cursor.encode()).decode()))
+    except ValueError:
+        raise InvalidInput(
+            f"cursor {cursor!r} is not one this server gave out; omit it for the first page",
+            {"field": "cursor"},
+        ) from None
+
+
+class Core:
+    """One agentdeck: its store, agents, lifecycle, scheduler and approvals."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        agents: dict[str, Agent] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._store = store or open_store(settings.db_path)
+        self._bus = Bus()
+        self._agents = build_agents(settings) if agents is None else agents
+        self._life = Lifecycle(self._store, self._bus)
+        self._decisions = Decisions(self._life, settings.approval_timeout_seconds)
+        self._scheduler = Scheduler(
+            settings, self._store, Turn(settings, self._life, self._decisions, self._agents)
+        )
+        self.access = Access(settings, self._store)  # tokens / JWT / loopback (docs/security.md)
+        self.prompts = PromptLibrary(settings)
+        self._agent_infos: dict[str, AgentInfo] | None = None
+        self._started = time.monotonic()
+
+    @classmethod
+    def ephemeral(cls, settings: Settings) -> Core:
+        """A core whose state lives in memory: for checks that must create nothing."""
+        return cls(settings, store=open_store(None))
+
+    # -- life of the core -----------------------------------------------------------
+
+    async def run(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        """Recover, then schedule turns until cancelled (use with ``TaskGroup.start``)."""
+        await self.recover()
+        await self._scheduler.run(task_status=task_status)
+
+    async def recover(self) -> list[str]:
+        """Tasks whose turn was cut by a crash become ``interrupted`` (resumable)."""
+        cut = await self._store.list_tasks(
+            statuses=[TaskStatus.IN_PROGRESS, TaskStatus.INPUT_REQUIRED]
+        )
+        for stale in cut:
+            # An agent that outlived a crashed server has nobody reading it: stop it.
+            await kill_tree(None, marker=stale.id)
+            async with self._life.editing(stale.id) as task:
+                finished = NewEvent(
+                    EventKind.TURN_FINISHED,
+                    {
+                        "success": False,
+                        "error": "agentdeck stopped while this turn ran",
+                        "interrupted": True,
+                    },
+                    task.turns,
+                )
+                await self._life.transition(
+                    task,
+                    TaskStatus.INTERRUPTED,
+                    "agentdeck stopped while the turn ran; update_task resumes the conversation",
+                    [finished],
+                )
+        return [t.id for t in cut]
+
+    def close(self) -> None:
+        self._store.close()
+
+    # -- commands -------------------------------------------------------------------
+
+    async def create(self, request: CreateTask, *, asker: Asker | None = None) -> Task:
+        """Record a new task and queue its first turn.
+
+        In a git repository the task gets its own branch (created now, from
+        ``base_branch``) and, before its first turn, its own worktree. ``asker``
+        is also asked about the task's decisions (e.g. the creating MCP client).
+        """
+        settings = self.settings
+        agent = canonical_agent(request.agent or settings.default_agent, self._agents)
+        project = self._project(request.project_path)
+        task_id = new_task_id()
+        plan = await isolation.plan(
+            settings,
+            project,
+            task_id,
+            request.title,
+            request.isolation,
+            request.branch,
+            request.base_branch,
+        )
+        stamp = now()
+        task = Task(
+            id=task_id,
+            title=request.title,
+            status=TaskStatus.PENDING,
+            agent=agent,
+            project_path=str(project),
+            cwd=str(plan.cwd if plan else project),
+            created_at=stamp,
+            updated_at=stamp,
+            model=request.model,
+            max_turns=request.max_turns,
+            permission_mode=request.permission_mode or settings.permission_mode,
+            timeout_seconds=float(request.timeout_seconds or settings.timeout_seconds),
+            queue=[request.instructions],
+            policy=request.policy or settings.approval_policy,
+            allow_rules=policy.parse_rules(
+                settings.allow_rules if request.allow_rules is None else request.allow_rules
+            ),
+            deny_rules=policy.parse_rules(
+                settings.deny_rules if request.deny_rules is None else request.deny_rules
+            ),
+            git=plan.branch_group() if plan else None,
+        )
+        if plan is not None:
+            await workspace.git(plan.repo, "branch", plan.branch, plan.base)
+        if asker is not None:
+            self._decisions.open.add_asker(task.id, asker)
+        created = NewEvent(EventKind.STATUS, {"from": None, "to": "pending", "reason": "created"})
+        await self._life.insert(task, [created])
+        self._scheduler.wake()
+        return task
+
+    async def continue_(self, request: ContinueTask) -> tuple[Task, bool]:
+        """Queue another turn of the same conversation. Returns (task, queued_behind_turn)."""
+        task_id = await self._resolve(request.id)
+        async with self._life.editing(task_id) as task:
+            if task.status.terminal:
+                raise InvalidTransition(
+                    f"task {task.id} is {task.status}; it cannot be continued "
+                    "(create a new task instead)",
+                    {"id": task.id, "status": str(task.status)},
+                )
+            task.queue.append(request.instructions)
+            if task.status in (TaskStatus.WAITING, TaskStatus.INTERRUPTED):
+                await self._life.transition(task, TaskStatus.PENDING, "new instructions")
+                self._scheduler.wake()
+                return task, False
+            note = NewEvent(
+                EventKind.LOG,
+                {
+                    "text": "instructions queued: they run after the current turn",
+                    "queued": len(task.queue),
+                },
+                task.turns,
+            )
+            await self._life.save(task, [note])
+            return task, True
+
+    async def steer(self, request: ContinueTask) -> tuple[Task, bool]:
+        """A word for the agent while it works: delivered into the running turn by agents
+        that declare ``steer``, else queued right after it. Returns (task, delivered_now).
+        """
+        task, queued = await self.continue_(request)
+        return task, not queued
+
+    async def end(self, ref: str) -> Task:
+        """Finish a task: ``completed``, or ``cancelled`` if a turn was still running."""
+        task_id = await self._resolve(ref)
+        async with self._life.editing(task_id) as task:
+            if task.status in (TaskStatus.WAITING, TaskStatus.INTERRUPTED):
+                return await self._life.transition(task, TaskStatus.COMPLETED, "ended by the user")
+            if task.status.terminal:
+                raise InvalidTransition(
+                    f"task {task.id} is already {task.status}",
+                    {"id": task.id, "status": str(task.status)},
+                )
+        return await self.cancel(task_id, "ended by the user while a turn was running")
+
+    async def cancel(self, ref: str, reason: str = "cancelled by the user") -> Task:
+        """Stop the task's running or queued turn; the task becomes ``cancelled``."""
+        task_id = await self._resolve(ref)
+        async with self._life.editing(task_id) as task:
+            if task.status.terminal:
+                raise InvalidTransition(
+                    f"task {task.id} is already {task.status}",
+                    {"id": task.id, "status": str(task.status)},
+                )
+            control = self._scheduler.running.get(task.id)
+            if control is None:
+                return await self._life.transition(task, TaskStatus.CANCELLED, reason)
+            control.cancel(reason)
+        with anyio.move_on_after(CANCEL_WAIT):
+            await control.done.wait()
+        return await self.get(task_id)
+
+    async def respond(self, request: Respond, by: str = "user") -> tuple[Task, PendingDecision]:
+        """Settle a task's open decision (its oldest, or ``request_id``)."""
+        task = await self.get(request.id)
+        pending = self._decisions.respond(
+            task.id, request.decision, request.message, request.request_id, by
+        )
+        return task, PendingDecision(**pending.to_dict())
+
+    async def diff(self, ref: str) -> str:
+        """The task branch's unified diff against its base (uncommitted work included)."""
+        return await isolation.diff(await self.get(ref))
+
+    async def merge(self, request: Merge) -> Task:
+        """Merge the task's branch into its base branch in the main checkout."""
+        task_id = await self._resolve(request.id)
+        async with self._life.editing(task_id) as task:
+            git = isolation.branch_of(task)
+            if task.status.active:
+                raise InvalidTransition(
+                    f"task {task.id} is {task.status}; wait until its turn ends (or cancel it)",
+                    {"id": task.id, "status": str(task.status)},
+                )
+            if git.merged_at is not None:
+                raise InvalidTransition(f"task {task.id} was already merged", {"id": task.id})
+            events = await isolation.after_turn(task, git)
+            sha = await isolation.merge(task, git, request.strategy)
+            git.merged_at = now()
+            git.merge_commit = sha
+            events.append(
+                NewEvent(
+                    EventKind.LOG,
+                    {
+                        "source": "worktree",
+                        "merge_commit": sha,
+                        "strategy": request.strategy,
+                        "text": f"merged {git.branch} into {git.base_branch}: {sha[:10]}",
+                    },
+                    task.turns,
+                )
+            )
+            if request.delete_worktree:
+                await isolation.remove(git, delete_branch=False)
+            return await self._life.save(task, events)
+
+    async def discard(self, ref: str) -> Task:
+        """Throw the task's work away: remove its worktree and branch; the task ends."""
+        task_id = await self._resolve(ref)
+        async with self._life.editing(task_id) as task:
+            git = isolation.branch_of(task)
+            if task.id in self._scheduler.running or task.status.active:
+                raise InvalidTransition(
+                    f"task {task.id} is {task.status}; cancel it first", {"id": task.id}
+                )
+            await isolation.remove(git, delete_branch=True)
+            note = NewEvent(
+                EventKind.LOG,
+                {"source": "worktree", "text": f"discarded worktree and branch {git.branch}"},
+                task.turns,
+            )
+            if not task.status.terminal:
+                return await self._life.transition(
+                    task, TaskStatus.CANCELLED, "work discarded", [note]
+                )
+            return await self._life.save(task, [note])
+
+    async def clean(self, request: Clean) -> list[Task]:
+        """Delete ended tasks (completed, failed, cancelled) and their events.
+
+        ``keep_recent`` keeps those that ended within `KEEP_RECENT`. Tasks that are
+        running, queued, waiting or interrupted are never deleted, nor tasks whose
+        branch holds unmerged work unless ``force`` (which also deletes the branch).
+        """
+        async with self._life.locked():
+            ended = await self._store.list_tasks(
+                statuses=[TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED]
+            )
+            cutoff = now() - KEEP_RECENT
+            doomed = [
+                t
+                for t in ended
+                if t.id not in self._scheduler.running
+                and not (request.keep_recent and (t.ended_at or t.updated_at) >= cutoff)
+                and (request.force or not await isolation.has_unmerged_work(t))
+            ]
+            if not request.dry_run:
+                for task in doomed:
+                    if task.git is not None:
+                        await isolation.remove(task.git, delete_branch=True)
+                    await self._life.delete(task.id)
+            return doomed
+
+    async def record(self, task_id: str, events: Sequence[NewEvent]) -> None:
+        """Add events that change nothing else (e.g. a push notification was sent)."""
+        await self._life.append(task_id, events)
+
+    # -- queries --------------------------------------------------------------------
+
+    async def get(self, ref: str) -> Task:
+        """A task by its id, or by its agent session id."""
+        ref = ref.strip() if isinstance(ref, str) else ""
+        if not ref:
+            raise InvalidInput("a task id is required", {"field": "id"})
+        task = await self._store.get(ref) or await self._store.find_by_session(ref)
+        if task is None:
+            raise NotFound(f"no task with id or session id {ref!r}", {"id": ref})
+        return task
+
+    async def task(self, ref: str) -> TaskDetail:
+        """``task://{id}``: the whole task."""
+        task = await self.get(ref)
+        tool_events = await self._store.events(task.id, kinds=TOOL_KINDS)
+        recent = await self._store.last_events(task.id, RECENT_LOGS, LOG_KINDS)
+        logs_count = await self._store.count_events(task.id, LOG_KINDS)
+        return TaskDetail.of(task, tool_events, recent, logs_count)
+
+    async def report(self, ref: str) -> TaskReport:
+        """One task's fields, how many log lines, and the last few."""
+        task = await self.get(ref)
+        recent = await self._store.last_events(task.id, REPORT_LOGS, LOG_KINDS)
+        return TaskReport(
+            **TaskFields.fields_of(task),
+            logs_count=await self._store.count_events(task.id, LOG_KINDS),
+            recent_logs=[line for e in recent if (line := log_line(e)) is not None],
+        )
+
+    async def result(self, ref: str) -> TaskResult:
+        return TaskResult.of(await self.get(ref))
+
+    async def tasks(self, query: TaskQuery | None = None) -> TaskList:
+        """Tasks newest first, a page at a time (``next_cursor`` for the next page)."""
+        query = query or TaskQuery()
+        offset = _offset(query.cursor)
+        rows = await self._store.list_tasks(
+            statuses=query.statuses, limit=query.limit + 1, offset=offset
+        )
+        page = rows[: query.limit]
+        counts = await self._store.count_by_status()
+        wanted = set(map(str, query.statuses or [])) or set(counts)
+        total = sum(n for s, n in counts.items() if s in wanted)
+        more = len(rows) > query.limit
+        return TaskList(
+            count=total,
+            tasks=[TaskSummary.of(t) for t in page],
+            truncated=more,
+            next_cursor=_cursor(offset + query.limit) if more else None,
+        )
+
+    async def events(
+        self,
+        ref: str,
+        after: int = 0,
+        limit: int = EVENTS_PAGE,
+        kinds: Iterable[str] | None = None,
+    ) -> EventPage:
+        """The task's events after seq ``after``, in order, at most ``limit``."""
+        if after < 0 or not 1 <= limit <= EVENTS_PAGE:
+            raise InvalidInput(
+                f"after must be 0 or more and limit from 1 to {EVENTS_PAGE}",
+                {"after": after, "limit": limit},
+            )
+        task = await self.get(ref)
+        rows = await self._store.events(task.id, after_seq=after, limit=limit + 1, kinds=kinds)
+        page = rows[:limit]
+        return EventPage(
+            task_id=task.id,
+            status=str(task.status),
+            events=[EventItem(**e.to_dict()) for e in page],
+            last_seq=page[-1].seq if page else after,
+            more=len(rows) > limit,
+        )
+
+    async def log(self, ref: str, limit: int = LOG_LINES_LIMIT) -> str:
+        """The task's log as text, one line per event (the newest ``limit``)."""
+        task = await self.get(ref)
+        events: list[Event] = await self._store.last_events(task.id, limit, LOG_KINDS)
+        total = await self._store.count_events(task.id, LOG_KINDS)
+        header = (
+            f"(showing the last {len(events)} of {total} lines)\n" if total > len(events) else ""
+        )
+        return header + log_text(events)
+
+    def pending(self) -> PendingList:
+        """Everything waiting on the user, oldest first."""
+        items = [PendingDecision(**p.to_dict()) for p in self._decisions.open.all()]
+        return PendingList(count=len(items), pending=items)
+
+    async def agents(self, refresh: bool = False) -> dict[str, AgentInfo]:
+        """Each agent's availability and version (probed once, then cached)."""
+        if self._agent_infos is None or refresh:
+            infos: dict[str, AgentInfo] = {}
+
+            async def probe(name: str, agent: Agent) -> None:
+                infos[name] = await agent.probe()
+
+            async with anyio.create_task_group() as tg:
+                for name, agent in self._agents.items():
+                    tg.start_soon(probe, name, agent)
+            self._agent_infos = {name: infos[name] for name in self._agents}
+        return self._agent_infos
+
+    async def status(self, refresh: bool = False) -> StatusDocument:
+        """``agent://status``: version, agents, task counts, running turns."""
+        infos = await self.agents(refresh)
+        return StatusDocument(
+            status="active",
+            name="agentdeck",
+            version=__version__,
+            agents={
+                name: AgentStatus(
+                    available=info.available,
+                    version=info.version,
+                    path=info.path,
+                    problem=info.problem,
+                    capabilities=info.capabilities,
+                )
+                for name, info in infos.items()
+            },
+            tasks=await self.counts(),
+            running_turns=len(self._scheduler.running),
+            max_running=self.settings.max_running,
+            default_permission_mode=self.settings.permission_mode,
+        )
+
+    async def statistics(self) -> Statistics:
+        """Totals over every task."""
+        stats = await self._store.statistics()
+        by_status: dict[str, int] = stats["by_status"]
+        completed = by_status.get("completed", 0)
+        decided = completed + by_status.get("failed", 0)
+        return Statistics(
+            total_tasks=sum(by_status.values()),
+            by_status=by_status,
+            by_tool=stats["by_agent"],
+            average_duration_seconds=stats["average_duration_seconds"],
+            total_logs=await self._store.count_events(kinds=LOG_KINDS),
+            success_rate=round(completed / decided, 4) if decided else None,
+            total_cost_usd=round(stats["total_cost_usd"], 6),
+        )
+
+    async def server_stats(self) -> ServerStats:
+        """The running server: uptime, turns, database size."""
+        return ServerStats(
+            version=__version__,
+            uptime_seconds=round(time.monotonic() - self._started, 1),
+            running_turns=len(self._scheduler.running),
+            max_running=self.settings.max_running,
+            database_bytes=self._store.size_bytes(),
+            running=sorted(self._scheduler.running),
+            with_agent_session=await self._store.count_with_session(),
+        )
+
+    async def counts(self) -> TaskCounts:
+        """How many tasks, by status (cheap: no agent is probed)."""
+        counts = await self._store.count_by_status()
+        return TaskCounts(
+            active=sum(n for s, n in counts.items() if TaskStatus(s).active),
+            total=sum(counts.values()),
+            by_status=counts,
+        )
+
+    def running_task_ids(self) -> list[str]:
+        return sorted(self._scheduler.running)
+
+    @asynccontextmanager
+    async def watch(
+        self, task_id: str | None = None, after: int | None = None
+    ) -> AsyncIterator[Listener]:
+        """Changes as they happen (``async for change in changes``), bounded per watcher.
+
+        With ``task_id``, only that task's; with ``after`` too, a change is queued at
+        once when the task already has events past that seq, so nothing is missed
+        between a read and the watch. A watcher that falls behind loses the oldest
+        changes (``overflowed``) and should re-read.
+        """
+        async with self._bus.listen(task_id) as listener:
+            if task_id is not None and after is not None:
+                newer = await self._store.events(task_id, after_seq=after, limit=1)
+                if newer:
+                    listener.put(Change(task_id, "updated", None, newer[0].seq))
+            yield listener
+
+    # -- access ---------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def action(
+        self,
+        caller: Caller,
+        action: str,
+        scope: Scope,
+        arguments: Any = None,
+        task_id: str | None = None,
+    ) -> AsyncIterator[AuditEntry | None]:
+        """Authorize ``caller`` for ``action`` (which needs ``scope``); audit a change.
+
+        Every write or admin action, allowed or refused, goes to the audit log; its
+        entry (None for reads) takes the outcome and task id before the block ends.
+        """
+        audit = self.access.audit
+        try:
+            authorize(caller, action, scope)
+        except Forbidden:
+            await audit.refused(caller, action, arguments, task_id)
+            raise
+        if scope == "read":
+            yield None
+            return
+        async with audit.record(caller, action, arguments, task_id) as entry:
+            yield entry
+
+    async def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
+        return await self.access.audit.entries(limit)
+
+    async def create_token(
+        self, name: str, scope: str, expires: str | None = None
+    ) -> tuple[str, TokenInfo]:
+        """A new token (shown once) and its listing; only its hash is stored."""
+        return await create_token(self._store, name, scope, expires)
+
+    async def tokens(self) -> list[TokenInfo]:
+        return await list_tokens(self._store)
+
+    async def revoke_token(self, name: str) -> bool:
+        return await revoke_stored_token(self._store, name)
+
+    # -- internals ------------------------------------------------------------------
+
+    async def _resolve(self, ref: str) -> str:
+        return (await self.get(ref)).id
+
+    def _project(self, project_path: str | None) -> Path:
+        settings = self.settings
+        if project_path is None:
+            path = settings.project
+        else:
+            if not project_path.strip():
+                raise InvalidInput(
+                    "project_path must be a non-empty string", {"field": "project_path"}
+                )
+            path = Path(project_path).expanduser()
+            if not path.is_absolute():
+                path = settings.project / path
+        path = path.resolve()
+        roots = settings.roots
+        if not any(path == root or path.is_relative_to(root) for root in roots):
+            raise ProjectNotAllowed(
+                f"project path {path} is outside the allowed roots "
+                f"({', '.join(map(str, roots))}); set AGENTDECK_ROOTS to allow it",
+                {"project_path": str(path), "allowed_roots": [str(r) for r in roots]},
+            )
+        if not path.is_dir():
+            raise InvalidInput(
+                f"project path {path} is not an existing directory", {"field": "project_path"}
+            )
+        return path

@@ -1,0 +1,256 @@
+"""Decisions the user owes an agent: open requests, and the first answer that settles each."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+
+from agentdeck.agents.base import Approver
+from agentdeck.core import policy
+from agentdeck.core.lifecycle import Lifecycle
+from agentdeck.errors import InvalidTransition, NotFound
+from agentdeck.model import EventKind, NewEvent, TaskStatus, now
+
+Decision = Literal["allow", "deny", "allow_always"]
+DECISIONS: tuple[Decision, ...] = ("allow", "deny", "allow_always")
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Answer:
+    decision: Decision
+    message: str
+    by: str
+    at: datetime = field(default_factory=now)
+
+
+@dataclass
+class Pending:
+    """One tool use waiting for the user's decision."""
+
+    id: str
+    task_id: str
+    turn: int
+    tool: str
+    input: dict[str, Any]
+    summary: str
+    created_at: datetime = field(default_factory=now)
+    answer: Answer | None = None
+    settled: anyio.Event = field(default_factory=anyio.Event)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "request_id": self.id,
+            "task_id": self.task_id,
+            "turn": self.turn,
+            "tool": self.tool,
+            "input": self.input,
+            "summary": self.summary,
+            "created_at": self.created_at.isoformat(),
+            "decisions": list(DECISIONS),
+        }
+
+
+# Asks one client directly (e.g. by MCP elicitation); None when it gave no answer.
+Asker = Callable[["Pending"], Awaitable["Answer | None"]]
+
+
+class Approvals:
+    """Open requests across all tasks; the first answer wins, later ones are refused."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, Pending] = {}
+        self._askers: dict[str, list[Asker]] = {}
+
+    def add_asker(self, task_id: str, asker: Asker) -> None:
+        """Also ask ``asker`` (besides every other face) about this task's requests."""
+        self._askers.setdefault(task_id, []).append(asker)
+
+    def askers(self, task_id: str) -> list[Asker]:
+        return list(self._askers.get(task_id, []))
+
+    async def ask_one(self, asker: Asker, pending: Pending) -> None:
+        """Ask one client; its answer settles ``pending`` unless another came first."""
+        try:
+            answer = await asker(pending)
+        except Exception as exc:  # a client that went away just does not answer
+            log.info("could not ask a client about %s: %s", pending.id, exc)
+            self._askers[pending.task_id] = [
+                a for a in self._askers.get(pending.task_id, []) if a is not asker
+            ]
+            return
+        if answer is not None and pending.answer is None:
+            self.settle(pending, answer)
+
+    def open(
+        self, task_id: str, turn: int, tool: str, tool_input: dict[str, Any], summary: str
+    ) -> Pending:
+        pending = Pending(f"p-{secrets.token_hex(5)}", task_id, turn, tool, tool_input, summary)
+        self._open[pending.id] = pending
+        return pending
+
+    def close(self, pending: Pending) -> None:
+        self._open.pop(pending.id, None)
+
+    def all(self) -> list[Pending]:
+        return sorted(self._open.values(), key=lambda p: p.created_at)
+
+    def for_task(self, task_id: str) -> list[Pending]:
+        return [p for p in self.all() if p.task_id == task_id]
+
+    def find(self, task_id: str, request_id: str | None) -> Pending:
+        """The open request ``request_id`` of the task (default: its oldest one)."""
+        if request_id is None:
+            waiting = self.for_task(task_id)
+            if not waiting:
+                raise InvalidTransition(
+                    f"task {task_id} is not waiting for a decision",
+                    {"id": task_id},
+                )
+            return waiting[0]
+        pending = self._open.get(request_id)
+        if pending is None or pending.task_id != task_id:
+            raise NotFound(
+                f"no open decision {request_id!r} for task {task_id} (it may be settled "
+                "already); agent://pending lists the open ones",
+                {"request_id": request_id},
+            )
+        return pending
+
+    @staticmethod
+    def settle(pending: Pending, answer: Answer) -> None:
+        if pending.answer is not None:
+            raise InvalidTransition(
+                f"decision {pending.id} was already settled ({pending.answer.decision} by "
+                f"{pending.answer.by})",
+                {"request_id": pending.id},
+            )
+        pending.answer = answer
+        pending.settled.set()
+
+
+class Decisions:
+    """Decides each tool use by the task's policy, and asks the user when it says so.
+
+    A request that needs the user moves the task to ``input_required`` and waits for
+    the first answer from any face (`respond`, an asker such as MCP elicitation) or
+    the timeout (a denial); the decision is recorded as an event either way.
+    """
+
+    def __init__(self, lifecycle: Lifecycle, timeout_seconds: float) -> None:
+        self.lifecycle = lifecycle
+        self.timeout_seconds = timeout_seconds
+        self.open = Approvals()
+
+    def approver(self, task_id: str, turn: int) -> Approver:
+        """The callback an adapter calls before a tool use of this turn."""
+
+        async def approve(
+            tool: str, tool_input: dict[str, Any], prompt: str | None
+        ) -> tuple[bool, str]:
+            return await self.decide(task_id, turn, tool, tool_input, prompt)
+
+        return approve
+
+    async def decide(
+        self, task_id: str, turn: int, tool: str, tool_input: dict[str, Any], prompt: str | None
+    ) -> tuple[bool, str]:
+        """(allowed, message for the agent) for one tool use."""
+        task = await self.lifecycle.store.get(task_id)
+        if task is None:
+            return False, "the task was deleted"
+        verdict, why = policy.decide(
+            task.policy,
+            tool,
+            tool_input,
+            Path(task.cwd),
+            allow=task.allow_rules,
+            deny=task.deny_rules,
+            always=task.always_allow,
+        )
+        if verdict == "deny":
+            note = NewEvent(
+                EventKind.LOG,
+                {"source": "approvals", "tool": tool, "text": f"{tool} refused: {why}"},
+                turn,
+            )
+            await self.lifecycle.append(task_id, [note])
+        if verdict != "ask":
+            return verdict == "allow", why
+        pending = self.open.open(
+            task_id, turn, tool, tool_input, prompt or policy.summary(tool, tool_input)
+        )
+        try:
+            async with self.lifecycle.editing(task_id) as task:
+                request = NewEvent(EventKind.PERMISSION_REQUEST, pending.to_dict(), turn)
+                if task.status == TaskStatus.IN_PROGRESS:
+                    await self.lifecycle.transition(
+                        task, TaskStatus.INPUT_REQUIRED, f"{tool} needs your decision", [request]
+                    )
+                else:
+                    await self.lifecycle.save(task, [request])
+            async with anyio.create_task_group() as askers:
+                for asker in self.open.askers(task_id):
+                    askers.start_soon(self.open.ask_one, asker, pending)
+                with anyio.move_on_after(self.timeout_seconds):
+                    await pending.settled.wait()
+                askers.cancel_scope.cancel()
+            if pending.answer is None:
+                Approvals.settle(
+                    pending,
+                    Answer(
+                        "deny",
+                        f"No decision within {self.timeout_seconds:g} s, so this was not allowed.",
+                        "timeout",
+                    ),
+                )
+        finally:
+            self.open.close(pending)
+        answer = pending.answer
+        assert answer is not None  # settled above
+        with anyio.CancelScope(shield=True):
+            await self._record(pending, answer)
+        if answer.decision == "deny":
+            return False, answer.message or "The user denied this."
+        return True, answer.message
+
+    async def _record(self, pending: Pending, answer: Answer) -> None:
+        async with self.lifecycle.editing(pending.task_id) as task:
+            if answer.decision == "allow_always" and pending.tool not in task.always_allow:
+                task.always_allow.append(pending.tool)
+            decided = NewEvent(
+                EventKind.LOG,
+                {
+                    "source": "approvals",
+                    "request_id": pending.id,
+                    "tool": pending.tool,
+                    "decision": answer.decision,
+                    "message": answer.message,
+                    "by": answer.by,
+                    "at": answer.at.isoformat(),
+                    "text": f"{pending.tool}: {answer.decision} by {answer.by}",
+                },
+                pending.turn,
+            )
+            still_open = self.open.for_task(task.id)
+            if task.status == TaskStatus.INPUT_REQUIRED and not still_open:
+                await self.lifecycle.transition(
+                    task, TaskStatus.IN_PROGRESS, "decision received", [decided]
+                )
+            else:
+                await self.lifecycle.save(task, [decided])
+
+    def respond(
+        self, task_id: str, decision: Decision, message: str, request_id: str | None, by: str
+    ) -> Pending:
+        """Settle the task's open request (its oldest, or ``request_id``)."""
+        pending = self.open.find(task_id, request_id)
+        Approvals.settle(pending, Answer(decision, message, by))
+        return pending

@@ -1,0 +1,410 @@
+"""The typed documents every face renders: defined once, built from the store's rows.
+
+MCP serialises them as its resources and tool results, REST as its JSON bodies, the
+CLI prints them. Field names keep the old contract's (``description`` = title,
+``tool`` = agent) beside ours. ``doc.dump()`` is the JSON-ready dict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from agentdeck.core.views import (
+    COMMAND_TOOLS,
+    FILE_TOOLS,
+    duration_seconds,
+    human_duration,
+    log_line,
+)
+from agentdeck.model import Event, GitBranch, Task
+
+
+class Document(BaseModel):
+    """Base of the documents: fixed fields, rendered as plain JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def dump(self) -> dict[str, Any]:
+        """The document as a JSON-ready dict."""
+        return self.model_dump(mode="json")
+
+
+class Diff(Document):
+    files: int
+    insertions: int
+    deletions: int
+
+
+class GitSummary(Document):
+    """The task's branch, worktree and diff size."""
+
+    branch: str
+    base_branch: str
+    worktree_path: str | None
+    repo_path: str
+    diff: Diff
+    merged: bool
+    merged_at: str | None
+    merge_commit: str | None
+
+    @classmethod
+    def of(cls, git: GitBranch | None) -> GitSummary | None:
+        if git is None:
+            return None
+        return cls(
+            branch=git.branch,
+            base_branch=git.base_branch,
+            worktree_path=git.worktree_path,
+            repo_path=git.repo_path,
+            diff=Diff(
+                files=git.diff_files, insertions=git.diff_insertions, deletions=git.diff_deletions
+            ),
+            merged=git.merged_at is not None,
+            merged_at=git.merged_at.isoformat() if git.merged_at else None,
+            merge_commit=git.merge_commit,
+        )
+
+
+class TaskSummary(Document):
+    """The short form of a task, used in lists."""
+
+    id: str
+    description: str
+    title: str
+    status: str
+    tool: str
+    agent: str
+    created_at: str
+    updated_at: str
+    cost_usd: float
+    branch: str | None
+    diff: str | None
+
+    @classmethod
+    def of(cls, task: Task) -> TaskSummary:
+        git = task.git
+        return cls(
+            id=task.id,
+            description=task.title,
+            title=task.title,
+            status=str(task.status),
+            tool=task.agent,
+            agent=task.agent,
+            created_at=task.created_at.isoformat(),
+            updated_at=task.updated_at.isoformat(),
+            cost_usd=task.cost_usd,
+            branch=git.branch if git else None,
+            diff=f"+{git.diff_insertions} -{git.diff_deletions} in {git.diff_files} files"
+            if git
+            else None,
+        )
+
+
+class TaskList(Document):
+    """A page of tasks, newest first; ``next_cursor`` fetches the next page."""
+
+    count: int
+    tasks: list[TaskSummary]
+    truncated: bool
+    next_cursor: str | None = None
+
+
+class Tokens(Document):
+    input: int
+    output: int
+    cache_read: int = 0
+    cache_creation: int = 0
+
+
+class TaskFields(Document):
+    """Every field of a task (the old contract's names beside ours)."""
+
+    id: str
+    title: str
+    description: str
+    status: str
+    agent: str
+    tool: str
+    project_path: str
+    cwd: str
+    created_at: str
+    updated_at: str
+    started_at: str | None
+    ended_at: str | None
+    model: str | None
+    max_turns: int | None
+    permission_mode: str
+    timeout_seconds: float
+    session_id: str | None
+    result_text: str | None
+    error: str | None
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_creation_tokens: int
+    num_turns: int
+    turns: int
+    duration_ms: int
+    policy: str
+    allow_rules: list[str]
+    deny_rules: list[str]
+    always_allow: list[str]
+    isolation: str
+    repo_path: str | None
+    subdir: str
+    branch: str | None
+    base_branch: str | None
+    worktree_path: str | None
+    copied_files: list[str]
+    diff_files: int
+    diff_insertions: int
+    diff_deletions: int
+    merged_at: str | None
+    merge_commit: str | None
+    duration_seconds: float
+    duration_human: str
+
+    @staticmethod
+    def fields_of(task: Task) -> dict[str, Any]:
+        out = task.to_dict()
+        out.pop("queue", None)
+        seconds = duration_seconds(task)
+        out.update(
+            description=task.title,
+            tool=task.agent,
+            duration_seconds=round(seconds, 3),
+            duration_human=human_duration(seconds),
+        )
+        return out
+
+
+class LogEntry(Document):
+    seq: int
+    timestamp: str
+    turn: int
+    kind: str
+    text: str
+
+
+class ToolInvocation(Document):
+    id: str | None
+    tool: str | None
+    input: Any
+    turn: int
+    timestamp: str
+    is_error: bool
+    output: Any
+
+
+class CommandRun(Document):
+    command: Any
+    timestamp: str
+    is_error: bool
+    output: Any
+
+
+class TaskDetail(TaskFields):
+    """The whole task, as ``task://{id}`` shows it: fields, recent logs, tools, files."""
+
+    queued_instructions: int
+    git: GitSummary | None
+    logs: list[LogEntry]
+    logs_count: int
+    tool_invocations: list[ToolInvocation]
+    files_affected: list[str]
+    commands_executed: list[CommandRun]
+    tokens: Tokens
+
+    @classmethod
+    def of(
+        cls, task: Task, tool_events: Sequence[Event], recent: Sequence[Event], logs_count: int
+    ) -> TaskDetail:
+        """``tool_events``: its tool calls and results; ``recent``: its newest log events."""
+        results = {e.data.get("id"): e.data for e in tool_events if e.kind == "tool_result"}
+        invocations: list[ToolInvocation] = []
+        files: list[str] = []
+        commands: list[CommandRun] = []
+        for call in (e for e in tool_events if e.kind == "tool_call"):
+            data = call.data
+            name = data.get("name")
+            tool_input = data.get("input") or {}
+            result = results.get(data.get("id"))
+            failed = bool(result and result.get("is_error"))
+            output = result.get("output") if result else None
+            stamp = call.ts.isoformat()
+            invocations.append(
+                ToolInvocation(
+                    id=data.get("id"),
+                    tool=name,
+                    input=tool_input,
+                    turn=call.turn,
+                    timestamp=stamp,
+                    is_error=failed,
+                    output=output,
+                )
+            )
+            if name in FILE_TOOLS and isinstance(tool_input, dict):
+                path = tool_input.get("file_path") or tool_input.get("notebook_path")
+                if path and path not in files:
+                    files.append(path)
+            if name in COMMAND_TOOLS and isinstance(tool_input, dict):
+                commands.append(
+                    CommandRun(
+                        command=tool_input.get("command"),
+                        timestamp=stamp,
+                        is_error=failed,
+                        output=output,
+                    )
+                )
+        logs = [
+            LogEntry(seq=e.seq, timestamp=e.ts.isoformat(), turn=e.turn, kind=e.kind, text=line)
+            for e in recent
+            if (line := log_line(e)) is not None
+        ]
+        return cls(
+            **cls.fields_of(task),
+            queued_instructions=len(task.queue),
+            git=GitSummary.of(task.git),
+            logs=logs,
+            logs_count=logs_count,
+            tool_invocations=invocations,
+            files_affected=files,
+            commands_executed=commands,
+            tokens=Tokens(
+                input=task.input_tokens,
+                output=task.output_tokens,
+                cache_read=task.cache_read_tokens,
+                cache_creation=task.cache_creation_tokens,
+            ),
+        )
+
+
+class TaskReport(TaskFields):
+    """``report`` on one task: its fields, how many log lines, the last few."""
+
+    logs_count: int
+    recent_logs: list[str]
+
+
+class TaskResult(Document):
+    """How the task ended (or stands): ``task://{id}/result``."""
+
+    id: str
+    status: str
+    result: str | None
+    error: str | None
+    session_id: str | None
+    turns: int
+    num_turns: int
+    cost_usd: float
+    tokens: Tokens
+    duration_ms: int
+    ended_at: str | None
+
+    @classmethod
+    def of(cls, task: Task) -> TaskResult:
+        return cls(
+            id=task.id,
+            status=str(task.status),
+            result=task.result_text,
+            error=task.error,
+            session_id=task.session_id,
+            turns=task.turns,
+            num_turns=task.num_turns,
+            cost_usd=task.cost_usd,
+            tokens=Tokens(input=task.input_tokens, output=task.output_tokens),
+            duration_ms=task.duration_ms,
+            ended_at=task.ended_at.isoformat() if task.ended_at else None,
+        )
+
+
+class EventItem(Document):
+    task_id: str
+    seq: int
+    ts: str
+    turn: int
+    kind: str
+    data: dict[str, Any]
+
+
+class EventPage(Document):
+    """A task's events after a cursor (its ``seq``), in order."""
+
+    task_id: str
+    status: str
+    events: list[EventItem]
+    last_seq: int
+    more: bool
+
+
+class PendingDecision(Document):
+    """One decision the user owes an agent."""
+
+    request_id: str
+    task_id: str
+    turn: int
+    tool: str
+    input: dict[str, Any]
+    summary: str
+    created_at: str
+    decisions: list[str]
+
+
+class PendingList(Document):
+    count: int
+    pending: list[PendingDecision]
+
+
+class AgentStatus(Document):
+    available: bool
+    version: str | None
+    path: str | None
+    problem: str | None
+    capabilities: dict[str, Any]
+
+
+class TaskCounts(Document):
+    active: int
+    total: int
+    by_status: dict[str, int]
+
+
+class StatusDocument(Document):
+    """``agent://status``: the server, its agents, task counts."""
+
+    status: str
+    name: str
+    version: str
+    agents: dict[str, AgentStatus]
+    tasks: TaskCounts
+    running_turns: int
+    max_running: int
+    default_permission_mode: str
+
+
+class Statistics(Document):
+    """Totals over every task (``report`` without an id, ``update_stats``)."""
+
+    total_tasks: int
+    by_status: dict[str, int]
+    by_tool: dict[str, int]
+    average_duration_seconds: float | None
+    total_logs: int
+    success_rate: float | None
+    total_cost_usd: float
+
+
+class ServerStats(Document):
+    """``update_stats``: the running server."""
+
+    version: str
+    uptime_seconds: float
+    running_turns: int
+    max_running: int
+    database_bytes: int
+    running: list[str]
+    with_agent_session: int

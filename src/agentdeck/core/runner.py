@@ -1,0 +1,214 @@
+"""Run an agent adapter for one turn: persist its events in batches, enforce timeout/cancel.
+
+The adapter emits events synchronously into an in-memory stream; this module drains
+whatever is ready into one transaction (task row + events), then publishes. Parsing
+and writing overlap, and a long stream only ever appends.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream
+
+from agentdeck.agents.base import Agent, TurnRequest
+from agentdeck.bus import Bus, Change
+from agentdeck.model import EventKind, NewEvent, Task, now
+from agentdeck.redact import redact_value, secret_values
+from agentdeck.store import TaskStore
+
+MAX_BATCH = 2_000
+COALESCE_SECONDS = 0.01
+# The task columns a running turn owns; the lifecycle owns the rest.
+SUMMARY_COLUMNS = (
+    "session_id",
+    "result_text",
+    "cost_usd",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_creation_tokens",
+    "num_turns",
+    "duration_ms",
+    "updated_at",
+)
+
+
+@dataclass
+class TurnControl:
+    """Handle on a running turn (its preparation included): cancel it with a reason."""
+
+    reason: str | None = None
+    done: anyio.Event = field(default_factory=anyio.Event)
+    _scopes: list[anyio.CancelScope] = field(default_factory=list)
+
+    def scope(self) -> anyio.CancelScope:
+        """A new cancel scope for one step of the turn; born cancelled after `cancel`."""
+        scope = anyio.CancelScope()
+        if self.reason is not None:
+            scope.cancel()
+        self._scopes.append(scope)
+        return scope
+
+    def cancel(self, reason: str) -> None:
+        self.reason = self.reason or reason
+        for scope in self._scopes:
+            scope.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.reason is not None
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    success: bool
+    error: str | None = None
+    cancelled: bool = False
+    timed_out: bool = False
+
+
+class _Summary:
+    """Folds a turn's events into the task's summary fields."""
+
+    def __init__(self, task: Task, resumed: bool) -> None:
+        self.task = task
+        self.cost_before = task.cost_usd
+        self.resumed = resumed
+        self.finished: dict[str, Any] | None = None
+
+    def apply(self, event: NewEvent) -> None:
+        task, data = self.task, event.data
+        if event.kind == EventKind.SESSION and data.get("session_id"):
+            task.session_id = data["session_id"]
+        elif event.kind == EventKind.USAGE:
+            task.input_tokens += int(data.get("input_tokens", 0))
+            task.output_tokens += int(data.get("output_tokens", 0))
+            task.cache_read_tokens += int(data.get("cache_read_tokens", 0))
+            task.cache_creation_tokens += int(data.get("cache_creation_tokens", 0))
+            cost = float(data.get("cost_usd") or 0.0)
+            if data.get("cost_is_session_total") and self.resumed:
+                task.cost_usd = max(self.cost_before, cost)
+            else:
+                task.cost_usd = self.cost_before + cost
+        elif event.kind == EventKind.TURN_FINISHED:
+            self.finished = data
+            if data.get("result_text") is not None:
+                task.result_text = data["result_text"]
+            task.num_turns += int(data.get("num_turns") or 0)
+            task.duration_ms += int(data.get("duration_ms") or 0)
+            if data.get("session_id"):
+                task.session_id = data["session_id"]
+
+
+class TurnRunner:
+    """Runs an adapter for a turn, saving the task's summary columns as events arrive."""
+
+    def __init__(self, store: TaskStore, bus: Bus) -> None:
+        self.store = store
+        self.bus = bus
+
+    async def run(
+        self,
+        agent: Agent,
+        task: Task,
+        request: TurnRequest,
+        time_limit: float,
+        control: TurnControl,
+    ) -> TurnOutcome:
+        """Run ``request`` to its end; ``task`` is updated and saved as events arrive."""
+        send, receive = anyio.create_memory_object_stream[NewEvent](math.inf)
+        summary = _Summary(task, resumed=request.resume_session_id is not None)
+        # The agent's secrets, once per turn: their values never reach the store.
+        secrets = tuple(secret_values({**os.environ, **request.env}))
+
+        finished_sent = False
+
+        def emit(event: NewEvent) -> None:
+            nonlocal finished_sent
+            finished_sent = finished_sent or event.kind == EventKind.TURN_FINISHED
+            send.send_nowait(event)
+
+        scope = control.scope()
+
+        async def produce() -> None:
+            async with send:
+                error: str | None = None
+                with scope, anyio.move_on_after(time_limit) as deadline:
+                    try:
+                        await agent.run(request, emit)
+                    except Exception as exc:  # an adapter bug must not take the engine down
+                        error = f"agentdeck: the {agent.name} adapter failed: {exc!r}"
+                if finished_sent:
+                    return
+                timed_out = deadline.cancelled_caught
+                if timed_out:
+                    error = f"timed out after {time_limit:g} s; the agent was stopped"
+                elif scope.cancel_called:
+                    error = control.reason or "cancelled"
+                send.send_nowait(
+                    NewEvent(
+                        EventKind.TURN_FINISHED,
+                        {
+                            "success": False,
+                            "error": error or "the agent ended without reporting a result",
+                            "cancelled": scope.cancel_called and not timed_out,
+                            "timed_out": timed_out,
+                        },
+                        request.turn,
+                    )
+                )
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(produce)
+            await self._persist(task, receive, summary, secrets)
+
+        finished = summary.finished or {}
+        success = bool(finished.get("success"))
+        return TurnOutcome(
+            success,
+            None if success else str(finished.get("error") or "failed"),
+            cancelled=bool(finished.get("cancelled")),
+            timed_out=bool(finished.get("timed_out")),
+        )
+
+    async def _persist(
+        self,
+        task: Task,
+        receive: MemoryObjectReceiveStream[NewEvent],
+        summary: _Summary,
+        secrets: tuple[str, ...] = (),
+    ) -> None:
+        async with receive:
+            while True:
+                try:
+                    batch = [await receive.receive()]
+                except anyio.EndOfStream:
+                    return
+                # Let a burst gather: one transaction for many events, a few ms later.
+                await anyio.sleep(COALESCE_SECONDS)
+                while len(batch) < MAX_BATCH:
+                    try:
+                        batch.append(receive.receive_nowait())
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                if secrets:
+                    batch = [_redacted(e, secrets) for e in batch]
+                for event in batch:
+                    summary.apply(event)
+                task.updated_at = now()
+                with anyio.CancelScope(shield=True):
+                    seq = await self.store.save(task, batch, SUMMARY_COLUMNS)
+                self.bus.publish(Change(task.id, "updated", None, seq))
+
+
+def _redacted(event: NewEvent, secrets: tuple[str, ...]) -> NewEvent:
+    """``event`` with ``secrets`` masked in its data (the same object when none occurs)."""
+    data = redact_value(event.data, secrets)
+    if data is event.data:
+        return event
+    return NewEvent(event.kind, cast(dict[str, Any], data), event.turn, event.ts)

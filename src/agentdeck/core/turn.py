@@ -1,0 +1,164 @@
+"""One turn of one task: take the next instructions, prepare the worktree, run, settle.
+
+Each step that changes the task does so on a fresh copy under the lifecycle's lock
+(`Lifecycle.editing`); the slow steps (worktree setup, the agent itself) run outside
+it, so an ``update_task``, ``cancel_task`` or decision arriving meanwhile is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+from pathlib import Path
+
+from agentdeck.agents.base import Agent, TurnRequest
+from agentdeck.config import Settings
+from agentdeck.core import isolation
+from agentdeck.core.approvals import Decisions
+from agentdeck.core.lifecycle import Lifecycle
+from agentdeck.core.runner import TurnControl, TurnOutcome, TurnRunner
+from agentdeck.errors import AgentdeckError, NotFound
+from agentdeck.model import EventKind, NewEvent, Task, TaskStatus
+from agentdeck.proctree import MARKER_VAR, kill_tree
+
+log = logging.getLogger(__name__)
+
+
+def agent_mode(task: Task, agent: Agent) -> str:
+    """The agent's own permission mode: bypass only when agentdeck's policy is bypass.
+
+    Agents that can ask agentdeck (capability ``approvals``) run in their default
+    mode and ask; the others get the closest sandbox: edits in the workspace only.
+    """
+    if task.policy == "bypass":
+        return task.permission_mode
+    if task.permission_mode in ("acceptEdits", "plan"):
+        return task.permission_mode
+    return "default" if agent.capabilities.approvals else "acceptEdits"
+
+
+class Turn:
+    """Runs turns for the scheduler."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        lifecycle: Lifecycle,
+        decisions: Decisions,
+        agents: dict[str, Agent],
+    ) -> None:
+        self.settings = settings
+        self.lifecycle = lifecycle
+        self.decisions = decisions
+        self.agents = agents
+        self.runner = TurnRunner(lifecycle.store, lifecycle.bus)
+
+    async def run(self, task_id: str, control: TurnControl) -> None:
+        """The task's next turn, if it is still pending with instructions queued."""
+        try:
+            await self._run(task_id, control)
+        except NotFound:
+            return  # deleted while the turn ran
+        except Exception:
+            log.exception("turn of task %s failed inside agentdeck", task_id)
+            with contextlib.suppress(NotFound):
+                async with self.lifecycle.editing(task_id) as task:
+                    if not task.status.terminal:
+                        task.error = "agentdeck failed while running this turn (see server log)"
+                        await self.lifecycle.transition(task, TaskStatus.FAILED, task.error)
+
+    async def _run(self, task_id: str, control: TurnControl) -> None:
+        async with self.lifecycle.editing(task_id) as task:
+            if task.status != TaskStatus.PENDING or not task.queue:
+                return
+            instructions = task.queue.pop(0)
+            task.turns += 1
+            task.error = None
+            await self.lifecycle.transition(
+                task, TaskStatus.IN_PROGRESS, f"turn {task.turns} started"
+            )
+        if task.git is not None and not await self._prepare(task, control):
+            return
+        agent = self.agents[task.agent]
+        request = TurnRequest(
+            task_id=task.id,
+            turn=task.turns,
+            instructions=instructions,
+            cwd=Path(task.cwd),
+            model=task.model,
+            max_turns=task.max_turns,
+            permission_mode=agent_mode(task, agent),
+            resume_session_id=task.session_id,
+            env={MARKER_VAR: task.id},
+            approve=None
+            if task.policy == "bypass"
+            else self.decisions.approver(task.id, task.turns),
+        )
+        outcome = await self.runner.run(agent, task, request, task.timeout_seconds, control)
+        await self._settle(task_id, control, outcome)
+
+    async def _prepare(self, task: Task, control: TurnControl) -> bool:
+        """Make sure the worktree exists (copy files, run setup); False if the turn ends."""
+        assert task.git is not None
+        git = copy.deepcopy(task.git)
+        error: str | None = None
+        events: list[NewEvent] = []
+        with control.scope():
+            try:
+                events = await isolation.prepare(self.settings, task, git)
+            except AgentdeckError as exc:
+                error = f"workspace setup failed: {exc.message}"
+        if control.cancelled:
+            await kill_tree(None, marker=task.id)
+        async with self.lifecycle.editing(task.id) as fresh:
+            if fresh.git is not None:
+                fresh.git.worktree_path = git.worktree_path
+                fresh.git.copied_files = git.copied_files
+            if control.reason is not None:
+                await self.lifecycle.transition(fresh, TaskStatus.CANCELLED, control.reason, events)
+                return False
+            if error is not None:
+                fresh.error = error
+                finished = NewEvent(
+                    EventKind.TURN_FINISHED, {"success": False, "error": error}, fresh.turns
+                )
+                await self.lifecycle.transition(
+                    fresh, TaskStatus.FAILED, error, [*events, finished]
+                )
+                return False
+            await self.lifecycle.save(fresh, events)
+        task.git = git
+        return True
+
+    async def _settle(self, task_id: str, control: TurnControl, outcome: TurnOutcome) -> None:
+        """After the agent: commit its work, then the status the turn ended in."""
+        async with self.lifecycle.editing(task_id) as task:
+            events = await self._commit_work(task)
+            if control.reason is not None:
+                await self.lifecycle.transition(task, TaskStatus.CANCELLED, control.reason, events)
+            elif not outcome.success:
+                task.error = outcome.error or "failed"
+                await self.lifecycle.transition(task, TaskStatus.FAILED, task.error, events)
+            elif task.queue:
+                await self.lifecycle.transition(
+                    task, TaskStatus.PENDING, "queued instructions", events
+                )
+            else:
+                await self.lifecycle.transition(task, TaskStatus.WAITING, "turn finished", events)
+
+    @staticmethod
+    async def _commit_work(task: Task) -> list[NewEvent]:
+        """Commit the turn's work on the task branch; failures are logged, never fatal."""
+        if task.git is None:
+            return []
+        try:
+            return await isolation.after_turn(task, task.git)
+        except AgentdeckError as exc:
+            return [
+                NewEvent(
+                    EventKind.LOG,
+                    {"source": "worktree", "text": f"could not commit: {exc.message}"},
+                    task.turns,
+                )
+            ]

@@ -1,0 +1,84 @@
+"""Every private hook agentdeck takes into the ``mcp`` SDK (2.3.x), in one place.
+
+Each is pinned by ``tests/unit/mcp/test_sdk_hooks.py``: an SDK upgrade that moves
+one fails there first, by name.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.server.lowlevel.server import NotificationOptions
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp.server.session import ServerSession
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, ConfigDict
+
+
+class _RawArguments(ArgModelBase):
+    """Lets every argument through, to be validated by the tool itself."""
+
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+
+    def model_dump_one_level(self) -> dict[str, Any]:
+        return {"arguments": dict(self.model_extra or {})}
+
+
+def raw_tool(
+    fn: Callable[..., Awaitable[Any]],
+    *,
+    name: str,
+    description: str,
+    input_schema: dict[str, Any],
+    output_model: type[BaseModel],
+    annotations: ToolAnnotations,
+    meta: dict[str, Any] | None = None,
+) -> Tool:
+    """A tool whose handler gets ``(arguments: dict, ctx)``, advertising ``input_schema``.
+
+    The SDK would validate arguments against a model built from the signature; a raw
+    tool validates them itself, so a refusal is the tool's own error envelope.
+    """
+    tool = Tool.from_function(
+        fn,
+        name=name,
+        description=description,
+        annotations=annotations,
+        context_kwarg="ctx",
+        meta=meta,
+    )
+    tool.fn_metadata = FuncMetadata(arg_model=_RawArguments, output_model=output_model)
+    tool.parameters = input_schema
+    return tool
+
+
+def add_request_handler(
+    server: MCPServer, method: str, params_type: type[Any], handler: Callable[..., Any]
+) -> None:
+    """Serve ``method`` with ``handler(ctx, params)`` (replacing the SDK's own, if any)."""
+    server._lowlevel_server.add_request_handler(method, params_type, handler)
+
+
+def advertise_list_changed(server: MCPServer) -> None:
+    """Handshake-era clients learn of ``resources/list_changed`` only if it is advertised."""
+    lowlevel = server._lowlevel_server
+    lowlevel.create_initialization_options = functools.partial(  # type: ignore[method-assign]
+        lowlevel.create_initialization_options,
+        NotificationOptions(resources_changed=True),
+    )
+
+
+def connection_of(session: ServerSession) -> object:
+    """The connection behind a per-request session proxy (stable across requests)."""
+    return getattr(session, "_connection", session)
+
+
+def on_connection_close(connection: object, callback: Callable[[], None]) -> None:
+    """Call ``callback`` when ``connection`` closes (when the SDK tells us)."""
+    stack = getattr(connection, "exit_stack", None)
+    if stack is not None:
+        stack.callback(callback)

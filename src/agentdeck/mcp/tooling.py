@@ -1,0 +1,111 @@
+"""One MCP tool shape: `Tools.tool` registers a handler with its arguments and scope.
+
+The registration validates the arguments (old aliases renamed first), authorizes the
+caller for the tool's scope and audits it (`Core.action`), calls the handler, and
+builds the envelope; every `AgentdeckError` becomes an error envelope. A handler is
+``async (args, ctx) -> Reply`` and holds only what the tool itself does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.tools import Tool
+from mcp.types import CallToolResult, ToolAnnotations
+
+from agentdeck.core import Core, Request, Scope, parse
+from agentdeck.errors import AgentdeckError
+from agentdeck.mcp import legacy
+from agentdeck.mcp._sdk import raw_tool
+from agentdeck.mcp.callers import caller_of
+from agentdeck.mcp.envelope import Envelope, from_error, success
+
+A = TypeVar("A", bound=Request)
+READ_ONLY = ToolAnnotations(
+    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
+_TASK_KEYS = ("task_id", "id")
+SCOPE_META = "io.agentdeck/scope"  # each tool's ``_meta`` names the scope it needs
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a tool answers: one human sentence and its ``result``."""
+
+    message: str
+    result: dict[str, Any]
+
+
+Handler = Callable[[A, Context], Awaitable[Reply]]
+
+
+def input_schema(model: type[Request], aliases: legacy.Aliases) -> dict[str, Any]:
+    """``model``'s JSON schema as a tool's input schema, with the old aliases."""
+    schema = model.model_json_schema(mode="validation", by_alias=False)
+    schema.pop("title", None)
+    schema = legacy.with_aliases(schema, aliases)
+    schema["additionalProperties"] = False
+    return schema
+
+
+def _task_id(arguments: dict[str, Any], result: dict[str, Any] | None) -> str | None:
+    for source in (arguments, result or {}):
+        for key in (*_TASK_KEYS, "process"):
+            if isinstance(source.get(key), str):
+                return str(source[key])[:100]
+    return None
+
+
+class Tools:
+    """The tools of one server, bound to its core."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.tools: list[Tool] = []
+
+    def tool(
+        self,
+        name: str,
+        *,
+        args: type[A],
+        scope: Scope,
+        description: str,
+        annotations: ToolAnnotations,
+        aliases: legacy.Aliases = legacy.NONE,
+    ) -> Callable[[Handler[A]], Handler[A]]:
+        """Register the decorated handler as tool ``name``, needing ``scope``."""
+        accepted_aliases = legacy.alias_names(aliases)
+
+        def register(handler: Handler[A]) -> Handler[A]:
+            async def call(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
+                caller = caller_of(ctx.request_context)
+                try:
+                    async with self.core.action(
+                        caller, name, scope, arguments, _task_id(arguments, None)
+                    ) as entry:
+                        parsed = parse(args, legacy.canonical(arguments, aliases), accepted_aliases)
+                        reply = await handler(parsed, ctx)
+                        if entry is not None:
+                            entry.outcome = "ok"
+                            entry.task_id = entry.task_id or _task_id({}, reply.result)
+                except AgentdeckError as exc:
+                    return from_error(exc)
+                return success(reply.message, reply.result)
+
+            self.tools.append(
+                raw_tool(
+                    call,
+                    name=name,
+                    description=description,
+                    input_schema=input_schema(args, aliases),
+                    output_model=Envelope,
+                    annotations=annotations,
+                    meta={SCOPE_META: scope},
+                )
+            )
+            return handler
+
+        return register

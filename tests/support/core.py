@@ -1,0 +1,40 @@
+"""Driving a `Core` directly: create tasks, read events, wait for a status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentdeck.core import ContinueTask, Core, CreateTask, EventItem
+from agentdeck.model import Task, TaskStatus
+from support.waiting import WAIT, until
+
+
+async def create(core: Core, title: str, instructions: str, **options: Any) -> Task:
+    return await core.create(CreateTask(title=title, instructions=instructions, **options))
+
+
+async def continue_(core: Core, task_id: str, instructions: str) -> tuple[Task, bool]:
+    return await core.continue_(ContinueTask(id=task_id, instructions=instructions))
+
+
+async def events_of(core: Core, task_id: str, *kinds: str) -> list[EventItem]:
+    """Every event of the task (of ``kinds``, if given), in order."""
+    out: list[EventItem] = []
+    after = 0
+    while True:
+        page = await core.events(task_id, after, kinds=list(kinds) or None)
+        out.extend(page.events)
+        if not page.more:
+            return out
+        after = page.last_seq
+
+
+async def task_in(core: Core, task_id: str, *statuses: TaskStatus, timeout: float = WAIT) -> Task:
+    """The task once its status is one of ``statuses``."""
+
+    async def check() -> Task | None:
+        task = await core.get(task_id)
+        return task if task.status in statuses else None
+
+    task: Task = await until(core, check, timeout)
+    return task
