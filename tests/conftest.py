@@ -74,3 +74,18 @@ def project(tmp_path: Path) -> Path:
 def settings(tmp_path: Path, project: Path, agent_env: dict[str, str]) -> Settings:
     env = {**agent_env, "AGENTDECK_HOME": str(tmp_path / "state"), "AGENTDECK_ROOTS": str(project)}
     return load_settings(env=env)
+
+
+@pytest.fixture
+def core_settings(tmp_path: Path, project: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings for a core on in-memory agents: no model server, the fake agent by default."""
+    for var in ("AGENTDECK_HOME", "AGENTDECK_ROOTS", "AGENTDECK_DEFAULT_AGENT"):
+        monkeypatch.delenv(var, raising=False)
+    env = {
+        "HOME": str(tmp_path / "home"),
+        "AGENTDECK_HOME": str(tmp_path / "state"),
+        "AGENTDECK_ROOTS": str(project),
+        "AGENTDECK_DEFAULT_AGENT": "fake",
+        "AGENTDECK_APPROVAL_POLICY": "bypass",
+    }
+    return load_settings(env=env)

@@ -30,6 +30,7 @@ from agentdeck.mcp.resources import FORBIDDEN, RESOURCE_SCOPES
 from agentdeck.mcp.tooling import SCOPE_META
 from agentdeck.store import SqliteStore
 from conftest import read_json, serve, wait_status
+from support.core import events_of
 
 pytestmark = pytest.mark.anyio
 
@@ -315,7 +316,7 @@ async def test_secrets_never_stored_logged_or_served(
             "agent://tasks",
         ):
             served.append((await client.read_resource(uri)).contents[0].text)  # type: ignore[union-attr]
-        events = await srv.deck.store.events(task_id)
+        events = await events_of(srv.deck.core, task_id)
         assert any("***" in json.dumps(e.data) for e in events), "the agent never echoed the key"
     stored = b"".join(p.read_bytes() for p in settings.home.glob("agentdeck.db*"))
     client_side = ("mcp.client", "httpx2", "httpcore2")  # this test's own client, not the server

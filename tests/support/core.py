@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
+
+from agentdeck.agents import Agent
+from agentdeck.agents.testing import FakeAgent
+from agentdeck.config import Settings
 from agentdeck.core import ContinueTask, Core, CreateTask, EventItem
 from agentdeck.model import Task, TaskStatus
 from support.waiting import WAIT, until
@@ -38,3 +45,18 @@ async def task_in(core: Core, task_id: str, *statuses: TaskStatus, timeout: floa
 
     task: Task = await until(core, check, timeout)
     return task
+
+
+@asynccontextmanager
+async def running(settings: Settings, *agents: Agent) -> AsyncIterator[Core]:
+    """A core on ``agents`` (default: one `FakeAgent`), recovered and scheduling."""
+    core = Core(settings, agents={a.name: a for a in agents or (FakeAgent(),)})
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(core.run)
+            try:
+                yield core
+            finally:
+                tg.cancel_scope.cancel()
+    finally:
+        core.close()

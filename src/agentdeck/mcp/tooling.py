@@ -27,6 +27,25 @@ A = TypeVar("A", bound=Request)
 READ_ONLY = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
 )
+
+
+def changes(
+    title: str | None = None,
+    *,
+    destructive: bool = False,
+    idempotent: bool = False,
+    open_world: bool = False,
+) -> ToolAnnotations:
+    """The annotations of a tool that changes something."""
+    return ToolAnnotations(
+        title=title,
+        read_only_hint=False,
+        destructive_hint=destructive,
+        idempotent_hint=idempotent,
+        open_world_hint=open_world,
+    )
+
+
 _TASK_KEYS = ("task_id", "id")
 SCOPE_META = "io.agentdeck/scope"  # each tool's ``_meta`` names the scope it needs
 

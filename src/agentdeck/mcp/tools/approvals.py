@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from mcp.server.mcpserver import Context
-from mcp.types import ToolAnnotations
 
 from agentdeck.core import Respond
 from agentdeck.mcp import legacy
-from agentdeck.mcp.tooling import Reply, Tools
+from agentdeck.mcp.tooling import Reply, Tools, changes
 
 
 def register(tools: Tools) -> None:
@@ -25,13 +24,7 @@ def register(tools: Tools) -> None:
             "rest of the task, deny refuses it and tells the agent your message. The "
             "first answer from any client wins."
         ),
-        annotations=ToolAnnotations(
-            title="Respond to task",
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=False,
-            open_world_hint=False,
-        ),
+        annotations=changes("Respond to task"),
     )
     async def respond_task(args: Respond, ctx: Context) -> Reply:
         task, pending = await core.respond(args, by="mcp")

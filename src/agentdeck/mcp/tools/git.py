@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from mcp.server.mcpserver import Context
-from mcp.types import ToolAnnotations
 
 from agentdeck.core import GitSummary, Merge
 from agentdeck.mcp import legacy
-from agentdeck.mcp.tooling import Reply, Tools
+from agentdeck.mcp.tooling import Reply, Tools, changes
 from agentdeck.mcp.tools.tasks import TaskRefArgs
 from agentdeck.model import Task
 
@@ -33,13 +32,7 @@ def register(tools: Tools) -> None:
             "listed, and update_task can ask the agent to resolve them. Review first with "
             "the task://{id}/diff resource."
         ),
-        annotations=ToolAnnotations(
-            title="Merge task",
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=False,
-            open_world_hint=False,
-        ),
+        annotations=changes("Merge task"),
     )
     async def merge_task(args: Merge, ctx: Context) -> Reply:
         task = await core.merge(args)
@@ -64,13 +57,7 @@ def register(tools: Tools) -> None:
             "Throw away a task's work: remove its worktree and delete its branch. The task "
             "is kept (cancelled if it had not ended). Refused while a turn runs."
         ),
-        annotations=ToolAnnotations(
-            title="Discard task work",
-            read_only_hint=False,
-            destructive_hint=True,
-            idempotent_hint=False,
-            open_world_hint=False,
-        ),
+        annotations=changes("Discard task work", destructive=True),
     )
     async def discard_task(args: TaskRefArgs, ctx: Context) -> Reply:
         task = await core.discard(args.id)

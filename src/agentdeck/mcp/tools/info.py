@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from mcp.server.mcpserver import Context
-from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from agentdeck.core import Clean, Request, TaskQuery
 from agentdeck.mcp import legacy
-from agentdeck.mcp.tooling import READ_ONLY, Reply, Tools
+from agentdeck.mcp.tooling import READ_ONLY, Reply, Tools, changes
 from agentdeck.model import TaskStatus
 
 REPORT_LIMIT = 100
@@ -146,12 +145,7 @@ def register(tools: Tools) -> None:
             "deleting. Never deletes a running, queued, waiting or interrupted task, nor "
             "one whose branch holds unmerged work unless force is true."
         ),
-        annotations=ToolAnnotations(
-            read_only_hint=False,
-            destructive_hint=True,
-            idempotent_hint=True,
-            open_world_hint=False,
-        ),
+        annotations=changes(destructive=True, idempotent=True),
     )
     async def clean_state(args: Clean, ctx: Context) -> Reply:
         doomed = await core.clean(args)

@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
-from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from agentdeck.core import ContinueTask, Core, CreateTask, Request, TaskRef, duration_seconds
 from agentdeck.core import human_duration as human
 from agentdeck.mcp import legacy
 from agentdeck.mcp.elicit import elicitation_asker
-from agentdeck.mcp.tooling import Reply, Tools
+from agentdeck.mcp.tooling import Reply, Tools, changes
 from agentdeck.mcp.waiting import DEFAULT_MAX_WAIT, MAX_WAIT_LIMIT, wait_for_turn
 from agentdeck.model import Task, TaskStatus
 
@@ -92,13 +91,7 @@ def register(tools: Tools) -> None:
             "max_wait_seconds passes first it returns the task id and the task keeps "
             "running. " + STATUS_HELP
         ),
-        annotations=ToolAnnotations(
-            title="Create task",
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=False,
-            open_world_hint=True,
-        ),
+        annotations=changes("Create task", open_world=True),
     )
     async def create_task(args: CreateTaskArgs, ctx: Context) -> Reply:
         task = await core.create(args, asker=elicitation_asker(ctx))
@@ -140,13 +133,7 @@ def register(tools: Tools) -> None:
             "completed, failed and cancelled tasks cannot be continued. wait=true blocks "
             "until the turn ends, with progress notifications."
         ),
-        annotations=ToolAnnotations(
-            title="Continue task",
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=False,
-            open_world_hint=True,
-        ),
+        annotations=changes("Continue task", open_world=True),
     )
     async def update_task(args: UpdateTaskArgs, ctx: Context) -> Reply:
         task, queued = await core.continue_(args)
@@ -182,13 +169,7 @@ def register(tools: Tools) -> None:
             "are stopped, queued instructions are dropped, and the task (with its log and "
             "result so far) is kept as cancelled. Unlike end_task, it never completes."
         ),
-        annotations=ToolAnnotations(
-            title="Cancel task",
-            read_only_hint=False,
-            destructive_hint=True,
-            idempotent_hint=False,
-            open_world_hint=False,
-        ),
+        annotations=changes("Cancel task", destructive=True),
     )
     async def cancel_task(args: TaskRefArgs, ctx: Context) -> Reply:
         task = await core.cancel(args.id)
@@ -213,13 +194,7 @@ def register(tools: Tools) -> None:
             "agent and every process it started are stopped and the task becomes cancelled. "
             "Returns the duration and a summary."
         ),
-        annotations=ToolAnnotations(
-            title="End task",
-            read_only_hint=False,
-            destructive_hint=True,
-            idempotent_hint=False,
-            open_world_hint=False,
-        ),
+        annotations=changes("End task", destructive=True),
     )
     async def end_task(args: TaskRefArgs, ctx: Context) -> Reply:
         task = await core.end(args.id)
