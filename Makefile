@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: run test lint
+.PHONY: run test test-fast lint
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +22,17 @@ run: $(STAMP)
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 
+# The import contract (faces use only the core), then every test.
 test: $(STAMP) $(NODE_STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
+
+# The fast tier: unit and face tests, in process (no subprocess agents, no HTTP server).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests/unit tests/faces
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports

@@ -1,6 +1,6 @@
 """Shared fixtures: isolated agent environment, fake model server, settings.
 
-Helpers live in ``tests/support`` (re-exported here for the older tests).
+Helpers live in ``tests/support``.
 """
 
 from __future__ import annotations
@@ -12,15 +12,8 @@ import pytest
 
 from agentdeck.config import Settings, load_settings
 from fakes.fake_anthropic import FakeAnthropic
-from support.servers import Running, call, read_json, serve, wait_status
-from support.waiting import POLL, wait_until
-
-__all__ = ["POLL", "Running", "call", "read_json", "serve", "wait_status", "wait_until"]
 
 MODEL = "claude-sonnet-4-5"
-# A shell command for the agent that runs until it is stopped (Claude Code refuses
-# plain `sleep N && ...` chains, so it is a python process).
-LONG_COMMAND = "python3 -c 'import time; time.sleep(300)'"
 
 
 @pytest.fixture
@@ -89,3 +82,10 @@ def core_settings(tmp_path: Path, project: Path, monkeypatch: pytest.MonkeyPatch
         "AGENTDECK_APPROVAL_POLICY": "bypass",
     }
     return load_settings(env=env)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests under ``tests/integration`` are the real-path tier (``-m integration``)."""
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.integration)

@@ -53,7 +53,7 @@ async def read_json(client: Client, uri: str) -> Any:
     return json.loads(content.text)  # type: ignore[union-attr]
 
 
-async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
+async def call(client: Client, tool: str, /, **arguments: Any) -> dict[str, Any]:
     """Call ``tool``; return its envelope (``structuredContent``) plus ``isError``."""
     result = await client.call_tool(tool, arguments)
     envelope = dict(result.structured_content or {})

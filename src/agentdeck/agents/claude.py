@@ -7,13 +7,11 @@ cancel and timeout stop it together with everything it started.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -21,9 +19,12 @@ from claude_agent_sdk import (
     AssistantMessage,
     CanUseTool,
     ClaudeAgentOptions,
+    ClaudeSDKError,
+    CLINotFoundError,
     PermissionResult,
     PermissionResultAllow,
     PermissionResultDeny,
+    ProcessError,
     ResultMessage,
     SystemMessage,
     TextBlock,
@@ -33,10 +34,8 @@ from claude_agent_sdk import (
     UserMessage,
     query,
 )
-from claude_agent_sdk._errors import ClaudeSDKError, CLINotFoundError, ProcessError
-from claude_agent_sdk._internal.transport.subprocess_cli import SubprocessCLITransport
-from claude_agent_sdk.types import _configure_can_use_tool
 
+from agentdeck.agents._claude_sdk import SessionTransport, bundled_cli, with_can_use_tool
 from agentdeck.agents.base import AgentInfo, Capabilities, Emit, TurnRequest
 from agentdeck.model import EventKind, NewEvent
 from agentdeck.proctree import MARKER_VAR, kill_tree
@@ -44,55 +43,6 @@ from agentdeck.redact import redact_argv
 
 TOOL_OUTPUT_LIMIT = 8_000
 STDERR_TAIL = 20
-
-
-def bundled_cli() -> Path | None:
-    """The Claude Code binary shipped inside the ``claude-agent-sdk`` wheel."""
-    import claude_agent_sdk
-
-    path = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
-    return path if path.is_file() else None
-
-
-class _SessionTransport(SubprocessCLITransport):
-    """The SDK's transport, with the CLI started as the leader of a new session."""
-
-    def __init__(
-        self,
-        prompt: Any,
-        options: ClaudeAgentOptions,
-        on_spawn: Callable[[int, list[str]], None],
-        marker: str | None,
-    ) -> None:
-        super().__init__(prompt=prompt, options=options)
-        self._marker = marker
-        self.pid: int | None = None
-        self.argv: list[str] = []
-        self._on_spawn = on_spawn
-
-    def _build_command(self) -> list[str]:
-        command = super()._build_command()
-        setsid = shutil.which("setsid")
-        self.argv = [setsid, *command] if setsid else command
-        return self.argv
-
-    async def connect(self) -> None:
-        await super().connect()
-        if self._process is not None:
-            self.pid = self._process.pid
-            self._on_spawn(self.pid, self.argv)
-
-    async def close(self) -> None:
-        """On cancellation, stop the CLI and its children first.
-
-        The SDK's own close waits 5 s for the CLI to exit after closing stdin, but
-        the CLI finishes its turn first; a cancelled turn must stop at once.
-        """
-        task = asyncio.current_task()
-        running = self._process is not None and self._process.returncode is None
-        if running and task is not None and task.cancelling() and self.pid is not None:
-            await kill_tree(self.pid, pgid=self.pid, marker=self._marker)
-        await super().close()
 
 
 def _text_of(content: str | list[dict[str, Any]] | None) -> str:
@@ -251,8 +201,8 @@ class ClaudeAgent:
 
         prompt = _one_prompt(request.instructions)
         # query() configures its own copy; the transport needs the configured one too.
-        transport = _SessionTransport(
-            prompt, _configure_can_use_tool(options), on_spawn, request.env.get(MARKER_VAR)
+        transport = SessionTransport(
+            prompt, with_can_use_tool(options), on_spawn, request.env.get(MARKER_VAR)
         )
         finished = False
         try:

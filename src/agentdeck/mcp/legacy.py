@@ -8,6 +8,7 @@ advertised in each tool's input schema; giving a name and its alias at once is r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from agentdeck.errors import InvalidInput
@@ -25,14 +26,17 @@ def alias_names(aliases: Aliases) -> tuple[str, ...]:
     return tuple(alt for alts in aliases.values() for alt in alts)
 
 
-def canonical(arguments: dict[str, Any], aliases: Aliases) -> dict[str, Any]:
-    """``arguments`` with every alias renamed to its name."""
+def canonical(
+    arguments: dict[str, Any], aliases: Aliases, accepted: Sequence[str]
+) -> dict[str, Any]:
+    """``arguments`` with every alias renamed to its name (``accepted``: for a refusal)."""
     out = dict(arguments)
     for name, alts in aliases.items():
         given = [n for n in (name, *alts) if n in out]
         if len(given) > 1:
             raise InvalidInput(
-                f"{' and '.join(given)} name the same argument; give one of them",
+                f"{' and '.join(given)} name the same argument; give one of them "
+                f"(accepted arguments: {', '.join(accepted)})",
                 {"field": name, "given": given},
             )
         if given and given[0] != name:

@@ -97,6 +97,7 @@ class Tools:
     ) -> Callable[[Handler[A]], Handler[A]]:
         """Register the decorated handler as tool ``name``, needing ``scope``."""
         accepted_aliases = legacy.alias_names(aliases)
+        accepted = [*args.model_fields, *accepted_aliases]
 
         def register(handler: Handler[A]) -> Handler[A]:
             async def call(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
@@ -105,7 +106,8 @@ class Tools:
                     async with self.core.action(
                         caller, name, scope, arguments, _task_id(arguments, None)
                     ) as entry:
-                        parsed = parse(args, legacy.canonical(arguments, aliases), accepted_aliases)
+                        named = legacy.canonical(arguments, aliases, accepted)
+                        parsed = parse(args, named, accepted_aliases)
                         reply = await handler(parsed, ctx)
                         if entry is not None:
                             entry.outcome = "ok"

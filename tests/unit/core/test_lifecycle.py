@@ -22,7 +22,7 @@ from agentdeck.model import TaskStatus
 from agentdeck.proctree import alive_members
 from support.core import continue_, create, events_of, running, task_in
 from support.git import init_repo
-from support.waiting import WAIT
+from support.waiting import WAIT, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -113,10 +113,13 @@ async def test_respond_and_update_during_a_status_change(
 
 
 async def answer_at_once(core: Core, task_id: str) -> None:
-    """Allow the task's first decision the moment it is open (before the status settles)."""
-    with anyio.fail_after(WAIT):
-        while not (open_ := [p for p in core.pending().pending if p.task_id == task_id]):
-            await anyio.lowlevel.checkpoint()
+    """Allow the task's first decision as soon as it is open, often before the task's
+    move to ``input_required`` is saved (the request opens first)."""
+    open_ = await wait_until(
+        lambda: [p for p in core.pending().pending if p.task_id == task_id],
+        timeout=WAIT,
+        interval=0.001,
+    )
     await core.respond(Respond(id=task_id, decision="allow", request_id=open_[0].request_id))
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from agentdeck.config import Settings
-from conftest import serve
-from test_cli import agentdeck
+from support.cli import agentdeck
+from support.servers import serve
 
 pytestmark = pytest.mark.anyio
 

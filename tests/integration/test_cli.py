@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
@@ -14,45 +11,11 @@ from mcp import Client
 
 from agentdeck.agents import ClaudeAgent
 from agentdeck.config import ClaudeSettings, Settings
-from conftest import read_json, serve, wait_status
 from fakes.fake_anthropic import FakeAnthropic
+from support.cli import FAKE_CLI, agentdeck, cli_env, free_port
+from support.servers import read_json, serve, wait_status
 
 pytestmark = pytest.mark.anyio
-
-FAKE_CLI = Path(__file__).parent / "fakes" / "fake_claude_cli.py"
-
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
-def _env(extra: dict[str, str]) -> dict[str, str]:
-    """This process's environment without agentdeck settings, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTDECK_")}
-    return {**env, "COLUMNS": "200", "NO_COLOR": "1", **extra}
-
-
-async def agentdeck(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Result:
-    """Run ``python -m agentdeck ARGS`` without blocking the event loop."""
-    with anyio.fail_after(timeout):
-        done = await anyio.run_process(
-            [sys.executable, "-m", "agentdeck", *args], check=False, env=_env(env or {})
-        )
-    return Result(done.returncode, done.stdout.decode(), done.stderr.decode())
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -148,7 +111,7 @@ async def test_follow_prints_events_live(fast_settings: Settings, project: Path)
         )
         task_id = started.stdout.strip()
         command = [sys.executable, "-m", "agentdeck", "logs", "-f", task_id, "--url", srv.url]
-        async with await anyio.open_process(command, env=_env({})) as follower:
+        async with await anyio.open_process(command, env=cli_env({})) as follower:
             assert follower.stdout is not None
             seen = ""
             with anyio.fail_after(60):
@@ -199,7 +162,7 @@ async def test_refusals_have_clear_messages_and_exit_codes(fast_settings: Settin
 
 
 async def test_server_not_running_exits_2_with_hint() -> None:
-    url = f"http://127.0.0.1:{_free_port()}/mcp"
+    url = f"http://127.0.0.1:{free_port()}/mcp"
     by_option = await agentdeck("tasks", "--url", url)
     assert by_option.code == 2
     assert f"agentdeck is not running at {url}" in by_option.stderr
@@ -214,7 +177,7 @@ async def test_doctor_checks_machine_without_server(tmp_path: Path, project: Pat
     env = {
         "AGENTDECK_HOME": str(tmp_path / "state"),
         "AGENTDECK_ROOTS": str(project),
-        "AGENTDECK_PORT": str(_free_port()),
+        "AGENTDECK_PORT": str(free_port()),
     }
     info = await ClaudeAgent().probe()
     assert info.available and info.version

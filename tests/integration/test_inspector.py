@@ -14,13 +14,13 @@ import anyio
 import pytest
 
 from agentdeck.config import ClaudeSettings, Settings
-from conftest import serve
+from support.paths import FAKE_CLI, REPO
+from support.servers import serve
 
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 INSPECTOR_BIN = ROOT / "node_modules" / ".bin" / "mcp-inspector"
-FAKE_CLI = Path(__file__).parent / "fakes" / "fake_claude_cli.py"
 ERAS = ["legacy", "modern"]
 
 

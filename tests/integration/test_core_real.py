@@ -13,8 +13,10 @@ from mcp.client.subscriptions import ResourceUpdated
 from agentdeck.config import Settings
 from agentdeck.model import TaskStatus
 from agentdeck.proctree import alive_members
-from conftest import LONG_COMMAND, call, read_json, serve, wait_status, wait_until
 from fakes.fake_anthropic import FakeAnthropic, digest
+from support.agents import LONG_COMMAND
+from support.servers import call, read_json, serve, wait_status
+from support.waiting import wait_until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_agent]
 

@@ -13,8 +13,9 @@ from mcp import Client
 from mcp.client.subscriptions import ResourcesListChanged
 
 from agentdeck.config import Settings
-from conftest import LONG_COMMAND, call, read_json, serve, wait_status
+from support.agents import LONG_COMMAND
 from support.core import create
+from support.servers import call, read_json, serve, wait_status
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_agent]
 

@@ -23,16 +23,17 @@ from mcp import Client
 from agentdeck.agents.codex import rollout_totals
 from agentdeck.config import Settings, load_settings
 from agentdeck.proctree import alive_members
-from conftest import call, read_json, serve, wait_status, wait_until
 from fakes.fake_anthropic import FakeAnthropic
 from fakes.fake_gemini import FakeGemini
 from fakes.fake_openai import FakeOpenAI
+from support.paths import FAKES, REPO
+from support.servers import call, read_json, serve, wait_status
+from support.waiting import wait_until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_agent]
 
-REPO = Path(__file__).resolve().parent.parent
 NODE_BIN = REPO / "node_modules" / ".bin"
-SCRIPTED = Path(__file__).resolve().parent / "fakes" / "scripted_cli.py"
+SCRIPTED = FAKES / "scripted_cli.py"
 CODEX_MODEL = "gpt-5"
 GEMINI_MODEL = "gemini-2.5-flash"
 DONE = {"waiting", "failed", "cancelled", "completed"}

@@ -11,10 +11,11 @@ import pytest
 from mcp import Client
 
 from agentdeck.config import NotifySettings, Settings, load_settings
-from conftest import call, read_json, serve, wait_status, wait_until
 from fakes.fake_anthropic import FakeAnthropic
 from fakes.notify_receiver import NotifyReceiver
 from support.core import events_of
+from support.servers import call, read_json, serve, wait_status
+from support.waiting import wait_until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_agent]
 

@@ -27,11 +27,11 @@ from agentdeck.model import EventKind, NewEvent, TaskStatus
 from agentdeck.proctree import alive_members
 from agentdeck.store import SqliteStore
 from support.core import continue_, create, events_of, task_in
+from support.paths import FAKE_CLI
 from support.waiting import until
 
 pytestmark = pytest.mark.anyio
 
-FAKE_CLI = Path(__file__).parent / "fakes" / "fake_claude_cli.py"
 MODEL = "claude-sonnet-4-5"
 
 
@@ -238,8 +238,10 @@ async def test_global_limit_keeps_second_task_pending(
 
 async def test_stderr_noise_does_not_fail_the_task(fake_cli_settings: Settings) -> None:
     async with running(fake_cli_settings) as deck:
-        task = await create(deck.core,
-            "Noisy", "STDERR warning: something odd\nSTDERR Error: not really\nEMIT 3\nSAY fine"
+        task = await create(
+            deck.core,
+            "Noisy",
+            "STDERR warning: something odd\nSTDERR Error: not really\nEMIT 3\nSAY fine",
         )
         done = await task_in(deck.core, task.id, TaskStatus.WAITING, TaskStatus.FAILED)
         assert done.status == TaskStatus.WAITING, done.error

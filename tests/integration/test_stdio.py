@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from mcp import Client, StdioServerParameters
 
-from conftest import call, read_json, wait_status
 from fakes.fake_anthropic import FakeAnthropic
+from support.servers import call, read_json, wait_status
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_agent]
 

@@ -10,8 +10,8 @@ import pytest
 from mcp import Client
 
 from agentdeck.config import Settings, load_settings
-from conftest import call, read_json, serve, wait_status
 from support.core import events_of
+from support.servers import call, read_json, serve, wait_status
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_agent]
 

@@ -11,7 +11,8 @@ import pytest
 from mcp import Client
 
 from agentdeck.config import Settings
-from conftest import POLL, serve
+from support.servers import serve
+from support.waiting import POLL
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ from mcp import Client
 from agentdeck.auth import create_token
 from agentdeck.config import Settings
 from agentdeck.store import SqliteStore
-from conftest import call, serve, wait_status
+from support.servers import call, serve, wait_status
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_agent]
 

@@ -1,4 +1,6 @@
-"""Bad input to every core tool: a clear error envelope (isError, error.type), nothing changed."""
+"""Bad input to every tool: a clear error envelope (isError, error.type), nothing changed.
+
+In-process: the SDK's client on the MCP server of a running core with a fake agent."""
 
 from __future__ import annotations
 
@@ -9,8 +11,9 @@ import pytest
 from mcp import Client
 
 from agentdeck.config import Settings
-from conftest import call, read_json, serve, wait_status
 from support.core import create, events_of
+from support.mcp import mcp_client
+from support.servers import call, read_json, wait_status
 
 pytestmark = pytest.mark.anyio
 
@@ -70,9 +73,9 @@ async def _task_count(client: Client) -> int:
     ],
 )
 async def test_create_task_refuses_bad_input(
-    settings: Settings, arguments: dict[str, Any], kind: str, phrase: str
+    core_settings: Settings, arguments: dict[str, Any], kind: str, phrase: str
 ) -> None:
-    async with serve(settings) as srv, Client(srv.url) as client:
+    async with mcp_client(core_settings) as (client, _core):
         result = await call(client, "create_task", **arguments)
         assert result["isError"] is True
         assert result["status"] == "error"
@@ -81,16 +84,16 @@ async def test_create_task_refuses_bad_input(
         assert await _task_count(client) == 0
 
 
-async def test_refusal_says_what_is_accepted(settings: Settings) -> None:
-    async with serve(settings) as srv, Client(srv.url) as client:
+async def test_refusal_says_what_is_accepted(core_settings: Settings) -> None:
+    async with mcp_client(core_settings) as (client, _core):
         result = await call(client, "create_task", title="t", instructions="x", colour="red")
         assert "accepted arguments: title, instructions" in result["message"]
 
 
 @pytest.mark.parametrize("tool", ["update_task", "end_task"])
-async def test_unknown_task_id(settings: Settings, tool: str) -> None:
+async def test_unknown_task_id(core_settings: Settings, tool: str) -> None:
     extra = {"instructions": "more"} if tool == "update_task" else {}
-    async with serve(settings) as srv, Client(srv.url) as client:
+    async with mcp_client(core_settings) as (client, _core):
         result = await call(client, tool, id="t-doesnotexist", **extra)
         assert result["isError"] is True
         assert result["error"]["type"] == "not_found"
@@ -100,9 +103,10 @@ async def test_unknown_task_id(settings: Settings, tool: str) -> None:
         assert "id is required" in missing["message"]
 
 
-async def test_update_or_end_a_completed_task_is_refused(settings: Settings, project: Path) -> None:
-    async with serve(settings) as srv, Client(srv.url) as client:
-        core = srv.deck.core
+async def test_update_or_end_a_completed_task_is_refused(
+    core_settings: Settings, project: Path
+) -> None:
+    async with mcp_client(core_settings) as (client, core):
         task = await create(core, "t", "SAY hi")
         await core.cancel(task.id)  # never ran: cancelled at once
         events_before = len(await events_of(core, task.id))
@@ -120,17 +124,17 @@ async def test_update_or_end_a_completed_task_is_refused(settings: Settings, pro
         assert len(await events_of(core, task.id)) == events_before
 
 
-async def test_update_task_refuses_oversized_instructions(settings: Settings) -> None:
-    async with serve(settings) as srv, Client(srv.url) as client:
-        task = await create(srv.deck.core, "t", "SAY hi")
+async def test_update_task_refuses_oversized_instructions(core_settings: Settings) -> None:
+    async with mcp_client(core_settings) as (client, core):
+        task = await create(core, "t", "SAY hi")
         result = await call(client, "update_task", process=task.id, instructions="x" * 10_001)
         assert result["error"]["type"] == "validation_error"
-        stored = await srv.deck.core.get(task.id)
+        stored = await core.get(task.id)
         assert "x" * 10_001 not in stored.queue
 
 
-async def test_unknown_task_resource_is_an_error(settings: Settings) -> None:
-    async with serve(settings) as srv, Client(srv.url) as client:
+async def test_unknown_task_resource_is_an_error(core_settings: Settings) -> None:
+    async with mcp_client(core_settings) as (client, _core):
         with pytest.raises(Exception, match="no task with id"):
             await client.read_resource("task://t-nope")
 
@@ -152,14 +156,20 @@ ALL_TOOLS_BAD_INPUT = [
     ("update_stats", {"include_tasks": "true"}, "include_tasks"),
     ("create_task", {"title": "t", "instructions": "x", "wait": 1}, "wait"),
     ("create_task", {"title": "t", "instructions": "x", "max_wait_seconds": 0}, "max_wait"),
+    ("update_task", {"id": "t-x", "task_id": "t-y", "instructions": "x"}, "give one of them"),
+    ("create_task", {"title": "t", "instructions": "x", "agent": "a", "tool": "b"}, "tool"),
+    ("respond_task", {"id": "t-x", "decision": "maybe"}, "decision"),
+    ("merge_task", {"id": "t-x", "strategy": "octopus"}, "strategy"),
+    ("discard_task", {"id": "t-x", "keep": True}, "unknown argument 'keep'"),
 ]
 
 
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
 @pytest.mark.parametrize(("tool", "arguments", "phrase"), ALL_TOOLS_BAD_INPUT)
 async def test_every_tool_refuses_bad_arguments(
-    settings: Settings, tool: str, arguments: dict[str, Any], phrase: str
+    core_settings: Settings, tool: str, arguments: dict[str, Any], phrase: str, mode: Any
 ) -> None:
-    async with serve(settings) as srv, Client(srv.url) as client:
+    async with mcp_client(core_settings, mode=mode) as (client, _core):
         result = await call(client, tool, **arguments)
         assert result["isError"] is True, result
         assert result["error"]["type"] == "validation_error"
@@ -169,15 +179,14 @@ async def test_every_tool_refuses_bad_arguments(
 
 
 @pytest.mark.parametrize("tool", ["end_task", "cancel_task", "report"])
-async def test_unknown_ids_everywhere(settings: Settings, tool: str) -> None:
-    async with serve(settings) as srv, Client(srv.url) as client:
+async def test_unknown_ids_everywhere(core_settings: Settings, tool: str) -> None:
+    async with mcp_client(core_settings) as (client, _core):
         result = await call(client, tool, id="t-missing")
         assert result["isError"] and result["error"]["type"] == "not_found"
 
 
-async def test_invalid_transitions_change_nothing(settings: Settings) -> None:
-    async with serve(settings) as srv, Client(srv.url) as client:
-        core = srv.deck.core
+async def test_invalid_transitions_change_nothing(core_settings: Settings) -> None:
+    async with mcp_client(core_settings) as (client, core):
         task = await create(core, "t", "SAY hi")
         await wait_status(client, task.id, {"waiting"})
         await core.end(task.id)

@@ -9,8 +9,8 @@ import pytest
 from mcp import Client
 
 from agentdeck.config import Settings
-from conftest import call, serve, wait_status
-from test_cli import agentdeck
+from support.cli import agentdeck
+from support.servers import call, serve, wait_status
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_agent]
 

@@ -25,13 +25,13 @@ from agentdeck.core import Core, EventItem
 from agentdeck.model import Event, EventKind, NewEvent, Task, TaskStatus, now
 from agentdeck.notify import Notifier, compose, kind_of, redact_url
 from agentdeck.store import SqliteStore
-from conftest import POLL
 from fakes.notify_receiver import NotifyReceiver, Received
 from support.core import create, events_of
+from support.paths import FAKE_CLI
+from support.waiting import POLL
 
 pytestmark = pytest.mark.anyio
 
-FAKE_CLI = Path(__file__).parent / "fakes" / "fake_claude_cli.py"
 WAIT = 15.0
 DASHBOARD = "http://deck.example:3000/ui/tasks/{id}"
 

@@ -16,8 +16,10 @@ import pytest
 from mcp import Client
 
 from agentdeck.proctree import alive_members
-from conftest import LONG_COMMAND, call, read_json, wait_status, wait_until
 from fakes.fake_anthropic import FakeAnthropic
+from support.agents import LONG_COMMAND
+from support.servers import call, read_json, wait_status
+from support.waiting import wait_until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_agent]
 

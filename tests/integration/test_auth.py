@@ -29,8 +29,8 @@ from agentdeck.errors import ConfigError
 from agentdeck.mcp.resources import FORBIDDEN, RESOURCE_SCOPES
 from agentdeck.mcp.tooling import SCOPE_META
 from agentdeck.store import SqliteStore
-from conftest import read_json, serve, wait_status
 from support.core import events_of
+from support.servers import read_json, serve, wait_status
 
 pytestmark = pytest.mark.anyio
 

@@ -1,43 +1,16 @@
-"""Prompt templates: the library (render, errors, user templates) and MCP prompts in both eras."""
+"""The prompt library: render, errors, user templates, completion."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import pytest
-from mcp import Client
-from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS, PromptReference, TextContent
 
 from agentdeck.config import Settings
 from agentdeck.errors import InvalidInput, NotFound
 from agentdeck.prompts import BUILTIN_DIR, MAX_COMPLETIONS, PromptLibrary, parse_template
-from conftest import serve
-
-BUILTINS = {"fix_bug", "create_unit_tests", "create_react_component"}
-
-REVIEW = """+++
-description = "Review a pull request"
-
-[[arguments]]
-name = "pr_number"
-description = "The PR to review"
-required = true
-
-[[arguments]]
-name = "focus"
-+++
-Review PR #{{pr_number}}.
-{{#focus}}
-Focus on {{focus}}.
-{{/focus}}
-{{^focus}}
-Review everything.
-{{/focus}}
-Done.
-"""
+from support.prompts import BUILTINS, REVIEW, write_user
 
 
 @pytest.fixture
@@ -48,13 +21,6 @@ def home(tmp_path: Path) -> Path:
 @pytest.fixture
 def lib_settings(home: Path, project: Path) -> Settings:
     return Settings(home=home, roots=[project])
-
-
-def write_user(home: Path, name: str, text: str) -> Path:
-    (home / "prompts").mkdir(parents=True, exist_ok=True)
-    path = home / "prompts" / f"{name}.md"
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 # --- the library ------------------------------------------------------------------------
@@ -260,92 +226,3 @@ def test_file_completion_is_capped(lib_settings: Settings, project: Path) -> Non
 
 def test_builtin_templates_are_package_files() -> None:
     assert {p.stem for p in BUILTIN_DIR.glob("*.md")} == BUILTINS
-
-
-# --- through real MCP over HTTP, both protocol eras -------------------------------------
-
-ERAS = ["auto", "legacy"]
-
-
-def _text(result: Any) -> str:
-    assert len(result.messages) == 1
-    message = result.messages[0]
-    assert message.role == "user"
-    assert isinstance(message.content, TextContent)
-    return str(message.content.text)
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("mode", ERAS)
-async def test_prompts_over_mcp(settings: Settings, mode: str) -> None:
-    write_user(settings.home, "review", REVIEW)
-    async with serve(settings) as srv, Client(srv.url, mode=mode) as client:
-        assert (client.protocol_version >= "2026") == (mode == "auto")  # both eras covered
-        listed = {p.name: p for p in (await client.list_prompts()).prompts}
-        assert set(listed) == {*BUILTINS, "review"}
-        args = {a.name: a.required for a in listed["fix_bug"].arguments or []}
-        assert args == {
-            "bug_description": True,
-            "error_message": False,
-            "affected_files": False,
-            "reproduction_steps": False,
-        }
-
-        result = await client.get_prompt(
-            "fix_bug", {"bug_description": "login fails", "error_message": "KeyError: 'u'"}
-        )
-        text = _text(result)
-        assert "login fails" in text and "KeyError: 'u'" in text and "{{" not in text
-        assert result.description
-        assert _text(await client.get_prompt("review", {"pr_number": "3"})).startswith(
-            "Review PR #3."
-        )
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("mode", ERAS)
-async def test_prompt_errors_over_mcp(settings: Settings, mode: str) -> None:
-    async with serve(settings) as srv, Client(srv.url, mode=mode) as client:
-        with pytest.raises(MCPError) as err:
-            await client.get_prompt("create_unit_tests", {"test_framework": "pytest"})
-        assert err.value.code == INVALID_PARAMS
-        assert "missing required argument(s): file_path" in err.value.message
-
-        with pytest.raises(MCPError) as err:
-            await client.get_prompt("create_unit_tests", {"file_path": "a.py", "x": "1"})
-        assert "unknown argument(s): x" in err.value.message
-
-        with pytest.raises(MCPError) as err:
-            await client.get_prompt("nope", {})
-        assert err.value.code == INVALID_PARAMS
-        assert "available prompts:" in err.value.message and "fix_bug" in err.value.message
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("mode", ERAS)
-async def test_completion_over_mcp(settings: Settings, project: Path, mode: str) -> None:
-    (project / "app.py").write_text("")
-    (project / "api.py").write_text("")
-    async with serve(settings) as srv, Client(srv.url, mode=mode) as client:
-        ref = PromptReference(name="create_unit_tests")
-        done = await client.complete(ref, {"name": "test_framework", "value": "py"})
-        assert done.completion.values == ["pytest"]
-        done = await client.complete(ref, {"name": "file_path", "value": "ap"})
-        assert done.completion.values == ["api.py", "app.py"]
-        with pytest.raises(MCPError) as err:
-            await client.complete(PromptReference(name="nope"), {"name": "x", "value": ""})
-        assert err.value.code == INVALID_PARAMS
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("mode", ERAS)
-async def test_user_template_added_after_start_is_listed(settings: Settings, mode: str) -> None:
-    async with serve(settings) as srv, Client(srv.url, mode=mode) as client:
-        names = {p.name for p in (await client.list_prompts(cache_mode="bypass")).prompts}
-        assert names == BUILTINS
-        write_user(settings.home, "review", REVIEW)
-        write_user(settings.home, "fix_bug", '+++\ndescription = "Mine"\n+++\nJust fix it.\n')
-        listed = {p.name: p for p in (await client.list_prompts(cache_mode="bypass")).prompts}
-        assert set(listed) == {*BUILTINS, "review"}
-        assert listed["fix_bug"].description == "Mine"
-        assert _text(await client.get_prompt("fix_bug", {})) == "Just fix it."

@@ -1,0 +1,76 @@
+"""``agentdeck serve`` (HTTP or stdio) and ``agentdeck version``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import anyio
+import typer
+import uvicorn
+from rich.console import Console
+
+from agentdeck import __version__
+from agentdeck.app import Deck, build_app
+from agentdeck.auth import auth_configured, check_binding, reachable_urls
+from agentdeck.config import load_settings
+from agentdeck.errors import ConfigError
+from agentdeck.redact import install_log_redaction
+
+err = Console(stderr=True)
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 3000).")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+    stdio: Annotated[
+        bool,
+        typer.Option("--stdio", help="Speak MCP on stdin/stdout (for clients that launch it)."),
+    ] = False,
+) -> None:
+    """Serve MCP on http://HOST:PORT/mcp (and GET /health), or on stdio."""
+    logging.basicConfig(
+        level=log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    install_log_redaction()
+    try:
+        settings = load_settings(host=host, port=port)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/] {exc.message}")
+        raise typer.Exit(2) from exc
+    if stdio:
+        anyio.run(_serve_stdio, Deck(settings))
+        return
+    try:
+        check_binding(settings, auth_configured(settings))
+    except ConfigError as exc:
+        err.print(f"[red]error:[/] {exc.message}")
+        raise typer.Exit(2) from exc
+    deck = Deck(settings)
+    err.print(
+        f"[bold]agentdeck {__version__}[/] · state {settings.home} · projects under "
+        f"{', '.join(map(str, settings.roots))}"
+    )
+    for url in reachable_urls(settings):
+        err.print(f"  MCP: [cyan]{url}[/]")
+    uvicorn.run(
+        build_app(deck),
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level.lower(),
+        lifespan="on",
+    )
+
+
+async def _serve_stdio(deck: Deck) -> None:
+    async with deck.running():
+        await deck.mcp.run_stdio_async()
+
+
+def version() -> None:
+    """Print the version."""
+    print(__version__)

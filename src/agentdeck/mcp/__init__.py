@@ -1,0 +1,1 @@
+"""The MCP face: tools, resources, prompts and notifications over the core."""

@@ -1,0 +1,72 @@
+"""Pins every private hook into the mcp SDK (agentdeck.mcp._sdk)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.server import MCPServer
+from mcp.types import PaginatedRequestParams, ToolAnnotations
+from pydantic import BaseModel
+
+from agentdeck.mcp._sdk import add_request_handler, advertise_list_changed, raw_tool
+
+pytestmark = pytest.mark.anyio
+
+
+def test_the_sdk_is_the_2_3_line() -> None:
+    assert importlib.metadata.version("mcp").startswith("2.3.")
+
+
+class Out(BaseModel):
+    got: dict[str, Any]
+
+
+async def test_raw_tool_gets_every_argument_unvalidated() -> None:
+    async def echo(arguments: dict[str, Any], ctx: Any) -> Out:
+        return Out(got=arguments)
+
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    tool = raw_tool(
+        echo,
+        name="echo",
+        description="echo",
+        input_schema=schema,
+        output_model=Out,
+        annotations=ToolAnnotations(read_only_hint=True),
+        meta={"io.agentdeck/scope": "read"},
+    )
+    server = MCPServer("t", tools=[tool])
+    async with Client(server) as client:
+        (listed,) = (await client.list_tools()).tools
+        assert listed.input_schema == schema
+        assert listed.meta == {"io.agentdeck/scope": "read"}
+        result = await client.call_tool("echo", {"n": "not a number", "extra": [1]})
+        assert result.structured_content == {"got": {"n": "not a number", "extra": [1]}}
+
+
+async def test_request_handlers_replace_the_sdk_ones() -> None:
+    server = MCPServer("t")
+    seen: list[str | None] = []
+
+    async def list_resources(ctx: Any, params: PaginatedRequestParams | None) -> Any:
+        from mcp.types import ListResourcesResult
+
+        seen.append(params.cursor if params else None)
+        return ListResourcesResult(resources=[], next_cursor="next")
+
+    add_request_handler(server, "resources/list", PaginatedRequestParams, list_resources)
+    async with Client(server, mode="legacy") as client:
+        page = await client.list_resources()
+    assert page.next_cursor == "next" and seen == [None]
+
+
+async def test_list_changed_is_advertised_to_handshake_clients() -> None:
+    server = MCPServer("t")
+    advertise_list_changed(server)
+    async with Client(server, mode="legacy") as client:
+        caps = client.session.server_capabilities  # type: ignore[union-attr]
+        assert caps is not None and caps.resources is not None
+        assert caps.resources.list_changed is True
