@@ -18,7 +18,7 @@ from rich.text import Text
 
 from agentdeck.cli.remote import Event, Remote, ToolFailed, Unreachable
 from agentdeck.core import log_line
-from agentdeck.errors import AgentdeckError, ConfigError
+from agentdeck.errors import ConfigError
 from agentdeck.model import Event as StoredEvent
 
 EXIT_OK = 0
@@ -79,15 +79,6 @@ def fail(message: str, code: int) -> typer.Exit:
 def exit_code_for(kind: str) -> int:
     """2 for what the user typed or configured wrong, 1 for everything else."""
     return EXIT_USAGE if kind in USAGE_ERRORS else EXIT_FAILED
-
-
-def run_local(work: Callable[[], Awaitable[int]]) -> None:
-    """Run an in-process command on the core; report its refusal, exit with its code."""
-    try:
-        code = anyio.run(work)
-    except AgentdeckError as exc:
-        raise fail(f"error ({exc.kind}): {exc.message}", exit_code_for(exc.kind)) from None
-    raise typer.Exit(code)
 
 
 def run_client(work: Callable[[], Awaitable[int]]) -> None:

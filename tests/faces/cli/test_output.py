@@ -1,0 +1,46 @@
+"""What the CLI prints for events, and its exit codes for each kind of error."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from agentdeck.cli.output import EXIT_FAILED, EXIT_USAGE, TurnPrinter, default_title, exit_code_for
+
+
+def render(printer: TurnPrinter, kind: str, **data: object) -> str:
+    line = printer.render({"kind": kind, "turn": 1, "data": data})
+    return "" if line is None else line.plain
+
+
+def test_a_turn_reads_as_a_person_would() -> None:
+    printer = TurnPrinter(Console())
+    assert render(printer, "turn_started", instructions="add tests\nand docs") == (
+        "▶ turn 1: add tests …"
+    )
+    assert render(printer, "tool_call", name="Bash", input={"command": "pytest -q"}) == (
+        "  → Bash pytest -q"
+    )
+    assert render(printer, "tool_result", output="3 passed", is_error=False) == "    ← 3 passed"
+    assert render(printer, "tool_result", output="boom", is_error=True) == "    ✗ boom"
+    assert render(printer, "message", role="assistant", text="All green.") == "All green."
+    # the result that repeats the last message is not printed twice
+    assert render(printer, "turn_finished", success=True, result_text="All green.") == (
+        "✓ turn 1 finished"
+    )
+    assert render(printer, "turn_finished", success=False, error="rate limited") == (
+        "✗ turn 1 failed: rate limited"
+    )
+    assert "rate limited" in printer.shown_errors
+    assert render(printer, "usage", input_tokens=3) == ""
+
+
+def test_exit_codes_by_error_kind() -> None:
+    assert exit_code_for("validation_error") == EXIT_USAGE
+    assert exit_code_for("config_error") == EXIT_USAGE
+    for kind in ("not_found", "invalid_state", "forbidden", "internal_error"):
+        assert exit_code_for(kind) == EXIT_FAILED
+
+
+def test_default_title_is_the_first_line() -> None:
+    assert default_title("\n  fix the login bug  \nthen more") == "fix the login bug"
+    assert len(default_title("x" * 200)) == 80
