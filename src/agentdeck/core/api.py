@@ -13,7 +13,6 @@ import base64
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ from agentdeck.auth import revoke_token as revoke_stored_token
 from agentdeck.auth.access import AuditEntry
 from agentdeck.bus import Bus, Change, Listener
 from agentdeck.config import Settings
-from agentdeck.core import isolation, policy, workspace
+from agentdeck.core import cleanup, isolation, policy, workspace
 from agentdeck.core.approvals import Asker, Decisions
 from agentdeck.core.documents import (
     AgentStatus,
@@ -82,12 +81,10 @@ from agentdeck.model import (
     new_task_id,
     now,
 )
-from agentdeck.proctree import kill_tree
 from agentdeck.prompts import PromptLibrary
 from agentdeck.store import Store, open_store
 
 CANCEL_WAIT = 30.0  # seconds end/cancel wait for the agent to be stopped
-KEEP_RECENT = timedelta(hours=24)  # clean(keep_recent=true) keeps tasks ended since
 RECENT_LOGS = 200  # log lines in a task's detail (the rest: its log)
 REPORT_LOGS = 5
 LOG_LINES_LIMIT = 20_000
@@ -148,29 +145,7 @@ class Core:
 
     async def recover(self) -> list[str]:
         """Tasks whose turn was cut by a crash become ``interrupted`` (resumable)."""
-        cut = await self._store.list_tasks(
-            statuses=[TaskStatus.IN_PROGRESS, TaskStatus.INPUT_REQUIRED]
-        )
-        for stale in cut:
-            # An agent that outlived a crashed server has nobody reading it: stop it.
-            await kill_tree(None, marker=stale.id)
-            async with self._life.editing(stale.id) as task:
-                finished = NewEvent(
-                    EventKind.TURN_FINISHED,
-                    {
-                        "success": False,
-                        "error": "agentdeck stopped while this turn ran",
-                        "interrupted": True,
-                    },
-                    task.turns,
-                )
-                await self._life.transition(
-                    task,
-                    TaskStatus.INTERRUPTED,
-                    "agentdeck stopped while the turn ran; update_task resumes the conversation",
-                    [finished],
-                )
-        return [t.id for t in cut]
+        return await cleanup.recover(self._life)
 
     def close(self) -> None:
         self._store.close()
@@ -359,30 +334,8 @@ class Core:
             return await self._life.save(task, [note])
 
     async def clean(self, request: Clean) -> list[Task]:
-        """Delete ended tasks (completed, failed, cancelled) and their events.
-
-        ``keep_recent`` keeps those that ended within `KEEP_RECENT`. Tasks that are
-        running, queued, waiting or interrupted are never deleted, nor tasks whose
-        branch holds unmerged work unless ``force`` (which also deletes the branch).
-        """
-        async with self._life.locked():
-            ended = await self._store.list_tasks(
-                statuses=[TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED]
-            )
-            cutoff = now() - KEEP_RECENT
-            doomed = [
-                t
-                for t in ended
-                if t.id not in self._scheduler.running
-                and not (request.keep_recent and (t.ended_at or t.updated_at) >= cutoff)
-                and (request.force or not await isolation.has_unmerged_work(t))
-            ]
-            if not request.dry_run:
-                for task in doomed:
-                    if task.git is not None:
-                        await isolation.remove(task.git, delete_branch=True)
-                    await self._life.delete(task.id)
-            return doomed
+        """Delete ended tasks and their events (see `agentdeck.core.cleanup.clean`)."""
+        return await cleanup.clean(self._life, set(self._scheduler.running), request)
 
     async def record(self, task_id: str, events: Sequence[NewEvent]) -> None:
         """Add events that change nothing else (e.g. a push notification was sent)."""

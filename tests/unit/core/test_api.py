@@ -1,0 +1,113 @@
+"""The front door on a fake agent: commands, queries, watching, refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+
+from agentdeck.agents.testing import FakeAgent, Hang
+from agentdeck.config import Settings
+from agentdeck.core import Clean, ContinueTask, TaskQuery
+from agentdeck.errors import InvalidInput, InvalidTransition, NotFound, ProjectNotAllowed
+from agentdeck.model import TaskStatus
+from support.core import continue_, create, events_of, running, task_in
+from support.waiting import WAIT
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_task_runs_continues_and_ends(core_settings: Settings) -> None:
+    agent = FakeAgent()
+    async with running(core_settings, agent) as core:
+        task = await create(core, "Echo", "hello")
+        done = await task_in(core, task.id, TaskStatus.WAITING)
+        assert done.result_text == "hello" and done.session_id == f"fake-{task.id}"
+        assert (await core.get(done.session_id)).id == task.id  # found by its session too
+        _, queued = await continue_(core, task.id, "again")
+        assert not queued
+        await task_in(core, task.id, TaskStatus.WAITING)
+        assert agent.requests[1].resume_session_id == done.session_id
+        ended = await core.end(task.id)
+        assert ended.status == TaskStatus.COMPLETED and ended.ended_at is not None
+        detail = await core.task(task.id)
+        assert detail.turns == 2 and detail.queued_instructions == 0
+        assert [e.kind for e in await events_of(core, task.id, "turn_finished")] == [
+            "turn_finished"
+        ] * 2
+        report = await core.report(task.id)
+        assert report.logs_count == detail.logs_count and len(report.recent_logs) == 5
+        with pytest.raises(InvalidTransition, match="create a new task"):
+            await continue_(core, task.id, "more")
+
+
+async def test_refusals_name_the_problem(core_settings: Settings, tmp_path: Path) -> None:
+    async with running(core_settings) as core:
+        with pytest.raises(InvalidInput, match="unknown agent 'nope'"):
+            await create(core, "t", "x", agent="nope")
+        with pytest.raises(ProjectNotAllowed, match="outside the allowed roots"):
+            await create(core, "t", "x", project_path=str(tmp_path))
+        with pytest.raises(NotFound, match="t-missing"):
+            await core.cancel("t-missing")
+        with pytest.raises(InvalidInput, match="cursor"):
+            await core.tasks(TaskQuery(cursor="not-ours"))
+        with pytest.raises(InvalidTransition, match="ran in place"):
+            await core.diff((await create(core, "t", "x")).id)
+        assert (await core.counts()).total == 1  # refused requests created nothing
+
+
+async def test_cancel_stops_a_hanging_turn(core_settings: Settings) -> None:
+    hang = Hang()
+    agent = FakeAgent(steps=[hang])
+    async with running(core_settings, agent) as core:
+        task = await create(core, "Hang", "wait")
+        with anyio.fail_after(WAIT):
+            await hang.reached.wait()
+        assert core.running_task_ids() == [task.id]
+        cancelled = await core.cancel(task.id)
+        assert cancelled.status == TaskStatus.CANCELLED
+        assert agent.cancelled == 1 and core.running_task_ids() == []
+
+
+async def test_steer_queues_behind_a_turn_without_the_capability(core_settings: Settings) -> None:
+    hang = Hang()
+    async with running(core_settings, FakeAgent(steps=[hang])) as core:
+        task = await create(core, "Hang", "wait")
+        with anyio.fail_after(WAIT):
+            await hang.reached.wait()
+        steered, delivered = await core.steer(ContinueTask(id=task.id, instructions="faster"))
+        assert not delivered and steered.queue == ["faster"]
+        await core.cancel(task.id)
+
+
+async def test_watch_after_a_seq_misses_nothing(core_settings: Settings) -> None:
+    async with running(core_settings) as core:
+        task = await create(core, "Echo", "hi")
+        await task_in(core, task.id, TaskStatus.WAITING)
+        # The task changed before anyone watched: watching after seq 0 says so at once.
+        async with core.watch(task.id, after=0) as changes:
+            with anyio.fail_after(WAIT):
+                change = await changes.get()
+        assert change.task_id == task.id and change.last_seq >= 1
+        last = (await core.events(task.id)).last_seq
+        async with core.watch(task.id, after=last) as changes:
+            await core.end(task.id)
+            with anyio.fail_after(WAIT):
+                change = await changes.get()
+        assert change.status == "completed" and change.last_seq > last
+
+
+async def test_clean_deletes_only_what_ended(core_settings: Settings) -> None:
+    async with running(core_settings) as core:
+        kept = await create(core, "Kept", "hi")
+        gone = await create(core, "Gone", "hi")
+        for task in (kept, gone):
+            await task_in(core, task.id, TaskStatus.WAITING)
+        await core.end(gone.id)
+        assert [t.id for t in await core.clean(Clean(keep_recent=True))] == []
+        dry = await core.clean(Clean(keep_recent=False, dry_run=True))
+        assert [t.id for t in dry] == [gone.id] and (await core.counts()).total == 2
+        deleted = await core.clean(Clean(keep_recent=False))
+        assert [t.id for t in deleted] == [gone.id]
+        assert [t.id for t in (await core.tasks()).tasks] == [kept.id]
