@@ -16,7 +16,7 @@ Approver = Callable[[str, dict[str, Any], str | None], Awaitable[tuple[bool, str
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What an agent can do beyond running a turn; the engine and clients read these."""
+    """What an agent can do beyond running a turn; the core and clients read these."""
 
     approvals: bool = False
     """It asks agentdeck (``TurnRequest.approve``) before tool uses its own mode does not settle."""

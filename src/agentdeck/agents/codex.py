@@ -10,7 +10,7 @@ it. stdout is JSONL: ``thread.started``, ``turn.started``, ``item.started`` /
 Measured with codex-cli 0.171.0 (docs/agents.md): ``turn.completed.usage`` is the
 *thread's* running total, so a resumed turn reports its usage as the difference
 from the total before it. A dead model server makes Codex wait forever: the
-engine's timeout ends such a turn.
+turn's timeout ends it.
 """
 
 from __future__ import annotations

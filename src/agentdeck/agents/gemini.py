@@ -11,7 +11,7 @@ By default the user's own ``~/.gemini`` settings and login are used. With
 ``GEMINI_CLI_HOME`` (under agentdeck's state dir) whose ``.gemini/settings.json``
 selects API-key auth and turns telemetry off — the CLI refuses a base URL
 without it ("Invalid auth method selected."). A dead model server makes the CLI
-retry for minutes: the engine's timeout ends such a turn.
+retry for minutes: the turn's timeout ends it.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Without a script a turn says its instructions back. For example::
 
     gate = Gate()
     agent = FakeAgent(steps=[Ask("Bash", {"command": "ls"}), gate, Say("done")])
-    ...  # start a task on it; the engine's approver allows the Bash call
+    ...  # start a task on it; the core's approver allows the Bash call
     with anyio.fail_after(5):
         await gate.reached.wait()  # the turn is held here
     assert agent.answers == [(True, "")]

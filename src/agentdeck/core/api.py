@@ -198,9 +198,9 @@ class Core:
         )
         if plan is not None:
             await workspace.git(plan.repo, "branch", plan.branch, plan.base)
-        if asker is not None:
-            self._decisions.open.add_asker(task.id, asker)
         created = NewEvent(EventKind.STATUS, {"from": None, "to": "pending", "reason": "created"})
+        if asker is not None:
+            self._decisions.open.add_asker(task.id, asker)  # before its first turn can ask
         await self._life.insert(task, [created])
         self._scheduler.wake()
         return task
@@ -232,8 +232,11 @@ class Core:
             return task, True
 
     async def steer(self, request: ContinueTask) -> tuple[Task, bool]:
-        """A word for the agent while it works: delivered into the running turn by agents
-        that declare ``steer``, else queued right after it. Returns (task, delivered_now).
+        """A word for the agent while it works. Returns (task, delivered_now).
+
+        No adapter declares the ``steer`` capability yet, so the words are queued to
+        run right after the current turn (at once when no turn runs), exactly as
+        `continue_` does; ``delivered_now`` says whether a turn starts with them now.
         """
         task, queued = await self.continue_(request)
         return task, not queued

@@ -1,4 +1,4 @@
-"""The store interface: what the core needs from durable state, whatever the engine.
+"""The store interface: what the core needs from durable state, whatever the database.
 
 `SqliteStore` implements it for one machine; a PostgreSQL store for several machines
 implements the same Protocols, and the core does not change. Rules every
