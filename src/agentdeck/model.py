@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -66,6 +67,18 @@ class EventKind(StrEnum):
     TURN_FINISHED = "turn_finished"
     STDERR = "stderr"
     LOG = "log"
+
+
+# Tool names of Claude Code, Codex and Gemini CLI that change files / run commands.
+FILE_TOOLS = frozenset(
+    {"Write", "Edit", "MultiEdit", "NotebookEdit", "write_file", "replace", "apply_patch"}
+)
+COMMAND_TOOLS = frozenset({"Bash", "shell", "run_shell_command"})
+MAX_TALLIED_FILES = 1000  # files_affected keeps the first this many distinct paths
+
+
+# The kinds that make the task's log: all but usage reports.
+LOG_KINDS = frozenset(str(k) for k in EventKind if k is not EventKind.USAGE)
 
 
 def now() -> datetime:
@@ -218,3 +231,52 @@ class NewEvent:
     data: dict[str, Any]
     turn: int = 0
     ts: datetime = field(default_factory=now)
+
+
+@dataclass
+class Tally:
+    """What the store counts per task as events are appended, so documents read O(1).
+
+    ``files``: the paths the agent's file tools touched, first seen first (at most
+    `MAX_TALLIED_FILES`).
+    """
+
+    log_events: int = 0
+    tool_calls: int = 0
+    commands: int = 0
+    files: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, events: Sequence[NewEvent]) -> Tally:
+        """The counts of one batch of events."""
+        tally = cls()
+        for event in events:
+            if event.kind in LOG_KINDS:
+                tally.log_events += 1
+            if event.kind != EventKind.TOOL_CALL:
+                continue
+            tally.tool_calls += 1
+            name = event.data.get("name")
+            tool_input = event.data.get("input")
+            if not isinstance(tool_input, dict):
+                continue
+            if name in COMMAND_TOOLS:
+                tally.commands += 1
+            if name in FILE_TOOLS:
+                path = tool_input.get("file_path") or tool_input.get("notebook_path")
+                if isinstance(path, str) and path and path not in tally.files:
+                    tally.files.append(path)
+        return tally
+
+    @staticmethod
+    def merge_files(known: list[str], new: Sequence[str]) -> list[str]:
+        """``known`` plus the paths of ``new`` it lacks, up to `MAX_TALLIED_FILES`."""
+        out = list(known)
+        seen = set(out)
+        for path in new:
+            if len(out) >= MAX_TALLIED_FILES:
+                break
+            if path not in seen:
+                seen.add(path)
+                out.append(path)
+        return out

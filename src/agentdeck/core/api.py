@@ -64,7 +64,7 @@ from agentdeck.core.requests import (
 )
 from agentdeck.core.scheduler import Scheduler
 from agentdeck.core.turn import Turn
-from agentdeck.core.views import LOG_KINDS, TOOL_KINDS, log_line, log_text
+from agentdeck.core.views import LOG_KINDS, log_line, log_text
 from agentdeck.errors import (
     Forbidden,
     InvalidInput,
@@ -85,7 +85,8 @@ from agentdeck.prompts import PromptLibrary
 from agentdeck.store import Store, open_store
 
 CANCEL_WAIT = 30.0  # seconds end/cancel wait for the agent to be stopped
-RECENT_LOGS = 200  # log lines in a task's detail (the rest: its log)
+RECENT_LOGS = 50  # log lines in a task's detail (the rest: its log and events)
+RECENT_TOOL_CALLS = 50  # tool calls in a task's detail (the rest: its events)
 REPORT_LOGS = 5
 LOG_LINES_LIMIT = 20_000
 EVENTS_PAGE = 1_000
@@ -359,10 +360,9 @@ class Core:
     async def task(self, ref: str) -> TaskDetail:
         """``task://{id}``: the whole task."""
         task = await self.get(ref)
-        tool_events = await self._store.events(task.id, kinds=TOOL_KINDS)
+        tool_events = await self._store.last_tool_events(task.id, RECENT_TOOL_CALLS)
         recent = await self._store.last_events(task.id, RECENT_LOGS, LOG_KINDS)
-        logs_count = await self._store.count_events(task.id, LOG_KINDS)
-        return TaskDetail.of(task, tool_events, recent, logs_count)
+        return TaskDetail.of(task, await self._store.tally(task.id), tool_events, recent)
 
     async def report(self, ref: str) -> TaskReport:
         """One task's fields, how many log lines, and the last few."""
@@ -370,7 +370,7 @@ class Core:
         recent = await self._store.last_events(task.id, REPORT_LOGS, LOG_KINDS)
         return TaskReport(
             **TaskFields.fields_of(task),
-            logs_count=await self._store.count_events(task.id, LOG_KINDS),
+            logs_count=(await self._store.tally(task.id)).log_events,
             recent_logs=[line for e in recent if (line := log_line(e)) is not None],
         )
 
@@ -424,7 +424,7 @@ class Core:
         """The task's log as text, one line per event (the newest ``limit``)."""
         task = await self.get(ref)
         events: list[Event] = await self._store.last_events(task.id, limit, LOG_KINDS)
-        total = await self._store.count_events(task.id, LOG_KINDS)
+        total = (await self._store.tally(task.id)).log_events
         header = (
             f"(showing the last {len(events)} of {total} lines)\n" if total > len(events) else ""
         )
@@ -483,7 +483,7 @@ class Core:
             by_status=by_status,
             by_tool=stats["by_agent"],
             average_duration_seconds=stats["average_duration_seconds"],
-            total_logs=await self._store.count_events(kinds=LOG_KINDS),
+            total_logs=stats["total_log_events"],
             success_rate=round(completed / decided, 4) if decided else None,
             total_cost_usd=round(stats["total_cost_usd"], 6),
         )

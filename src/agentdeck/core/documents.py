@@ -12,14 +12,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from agentdeck.core.views import (
-    COMMAND_TOOLS,
-    FILE_TOOLS,
-    duration_seconds,
-    human_duration,
-    log_line,
-)
-from agentdeck.model import Event, GitBranch, Task
+from agentdeck.core.views import duration_seconds, human_duration, log_line
+from agentdeck.model import COMMAND_TOOLS, Event, GitBranch, Tally, Task
+
+MAX_OUTPUT_CHARS = 2_000  # of a tool's output in a task's detail (whole in its events)
 
 
 class Document(BaseModel):
@@ -208,25 +204,32 @@ class CommandRun(Document):
 
 
 class TaskDetail(TaskFields):
-    """The whole task, as ``task://{id}`` shows it: fields, recent logs, tools, files."""
+    """The task, as ``task://{id}`` shows it: its fields, counters, and its newest activity.
+
+    Bounded whatever the history: the newest log lines and tool calls (outputs cut
+    to `MAX_OUTPUT_CHARS`), with counts of all; the rest is paged through ``events_uri``.
+    """
 
     queued_instructions: int
     git: GitSummary | None
     logs: list[LogEntry]
     logs_count: int
     tool_invocations: list[ToolInvocation]
+    tool_invocations_count: int
     files_affected: list[str]
     commands_executed: list[CommandRun]
+    commands_count: int
     tokens: Tokens
+    events_uri: str
 
     @classmethod
     def of(
-        cls, task: Task, tool_events: Sequence[Event], recent: Sequence[Event], logs_count: int
+        cls, task: Task, tally: Tally, tool_events: Sequence[Event], recent: Sequence[Event]
     ) -> TaskDetail:
-        """``tool_events``: its tool calls and results; ``recent``: its newest log events."""
+        """``tool_events``: its newest tool calls and their results; ``recent``: its newest
+        log events."""
         results = {e.data.get("id"): e.data for e in tool_events if e.kind == "tool_result"}
         invocations: list[ToolInvocation] = []
-        files: list[str] = []
         commands: list[CommandRun] = []
         for call in (e for e in tool_events if e.kind == "tool_call"):
             data = call.data
@@ -234,7 +237,7 @@ class TaskDetail(TaskFields):
             tool_input = data.get("input") or {}
             result = results.get(data.get("id"))
             failed = bool(result and result.get("is_error"))
-            output = result.get("output") if result else None
+            output = _brief(result.get("output")) if result else None
             stamp = call.ts.isoformat()
             invocations.append(
                 ToolInvocation(
@@ -247,10 +250,6 @@ class TaskDetail(TaskFields):
                     output=output,
                 )
             )
-            if name in FILE_TOOLS and isinstance(tool_input, dict):
-                path = tool_input.get("file_path") or tool_input.get("notebook_path")
-                if path and path not in files:
-                    files.append(path)
             if name in COMMAND_TOOLS and isinstance(tool_input, dict):
                 commands.append(
                     CommandRun(
@@ -270,17 +269,27 @@ class TaskDetail(TaskFields):
             queued_instructions=len(task.queue),
             git=GitSummary.of(task.git),
             logs=logs,
-            logs_count=logs_count,
+            logs_count=tally.log_events,
             tool_invocations=invocations,
-            files_affected=files,
+            tool_invocations_count=tally.tool_calls,
+            files_affected=tally.files,
             commands_executed=commands,
+            commands_count=tally.commands,
             tokens=Tokens(
                 input=task.input_tokens,
                 output=task.output_tokens,
                 cache_read=task.cache_read_tokens,
                 cache_creation=task.cache_creation_tokens,
             ),
+            events_uri=f"task://{task.id}/events?after=0",
         )
+
+
+def _brief(output: Any) -> Any:
+    """A tool's output, text cut to `MAX_OUTPUT_CHARS` (marked with the full length)."""
+    if isinstance(output, str) and len(output) > MAX_OUTPUT_CHARS:
+        return f"{output[:MAX_OUTPUT_CHARS]}… [{len(output)} characters; whole in the events]"
+    return output
 
 
 class TaskReport(TaskFields):

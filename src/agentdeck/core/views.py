@@ -5,11 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from agentdeck import model
 from agentdeck.model import Event, EventKind, Task, now
-
-# Tool names of Claude Code, Codex and Gemini CLI that change files / run commands.
-FILE_TOOLS = {"Write", "Edit", "MultiEdit", "NotebookEdit", "write_file", "replace", "apply_patch"}
-COMMAND_TOOLS = {"Bash", "shell", "run_shell_command"}
 
 
 def human_duration(seconds: float) -> str:
@@ -83,5 +80,4 @@ def log_text(events: Sequence[Event]) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-LOG_KINDS = tuple(str(k) for k in EventKind if k != EventKind.USAGE)
-TOOL_KINDS = (str(EventKind.TOOL_CALL), str(EventKind.TOOL_RESULT))
+LOG_KINDS = tuple(sorted(model.LOG_KINDS))

@@ -21,8 +21,7 @@ from agentdeck.errors import AgentdeckError, Forbidden, InvalidInput, NotFound
 from agentdeck.mcp._sdk import add_request_handler
 from agentdeck.mcp.callers import caller_of
 
-PAGE_SIZE = 100
-TASK_LIST_LIMIT = 1_000
+PAGE_SIZE = 100  # tasks per page of resources/list and of agent://tasks
 AUDIT_LIMIT = 100
 EVENTS_PAGE = 1_000
 RESOURCE_SCOPES: dict[str, Scope] = {"agent://audit": "admin"}
@@ -30,8 +29,9 @@ FORBIDDEN = -32003  # JSON-RPC error code of a refused resources/read
 
 
 def _json(data: Document | dict[str, Any]) -> str:
+    """Compact JSON (a resource is read by programs; whitespace only costs)."""
     body = data.dump() if isinstance(data, Document) else data
-    return json.dumps(body, indent=2, default=str)
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 class ResourceAccess:
@@ -69,20 +69,29 @@ def install_resources(server: MCPServer, core: Core) -> None:
         return _json(await core.status())
 
     async def task_list() -> str:
-        return _json(await core.tasks(TaskQuery(limit=TASK_LIST_LIMIT)))
+        return _json(await core.tasks(TaskQuery(limit=PAGE_SIZE)))
 
-    server.resource(
-        "agent://tasks",
-        name="tasks",
-        description="All tasks, newest first: {count, tasks: [{id, description, status, ...}]}.",
-        mime_type="application/json",
-    )(task_list)
-    server.resource(
-        "task://list",
-        name="task-list",
-        description="Same as agent://tasks.",
-        mime_type="application/json",
-    )(task_list)
+    async def task_page(cursor: str | None = None) -> str:
+        return _json(await read(core.tasks, TaskQuery(limit=PAGE_SIZE, cursor=cursor)))
+
+    for uri, name, description in (
+        (
+            "agent://tasks",
+            "tasks",
+            f"Tasks, newest first, {PAGE_SIZE} a page: {{count, tasks: [{{id, description, "
+            "status, ...}], next_cursor}}; read agent://tasks?cursor=NEXT_CURSOR for the next.",
+        ),
+        ("task://list", "task-list", "Same as agent://tasks."),
+    ):
+        server.resource(uri, name=name, description=description, mime_type="application/json")(
+            task_list
+        )
+        server.resource(
+            uri + "{?cursor}",
+            name=f"{name}-page",
+            description=f"A later page of {uri}: cursor is the previous page's next_cursor.",
+            mime_type="application/json",
+        )(task_page)
 
     @server.resource(
         "agent://pending",

@@ -3,7 +3,8 @@
 `SqliteStore` implements it for one machine; a PostgreSQL store for several machines
 implements the same Protocols, and the core does not change. Rules every
 implementation keeps: an event is committed before `save`/`append` return; a task's
-event ``seq`` is 1, 2, 3 … with no gaps; ``save`` writes only the named columns.
+event ``seq`` is 1, 2, 3 … with no gaps; ``save`` writes only the named columns; the
+task's `Tally` is updated in the transaction that appends the events.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from agentdeck.model import Event, NewEvent, Task, TaskStatus
+from agentdeck.model import Event, NewEvent, Tally, Task, TaskStatus
 
 
 class TaskStore(Protocol):
@@ -58,6 +59,10 @@ class TaskStore(Protocol):
     ) -> list[Event]: ...
 
     async def last_events(self, task_id: str, n: int, kinds: Iterable[str]) -> list[Event]: ...
+
+    async def last_tool_events(self, task_id: str, calls: int) -> list[Event]: ...
+
+    async def tally(self, task_id: str) -> Tally: ...
 
     async def count_events(self, task_id: str | None = None, kinds: Iterable[str] = ()) -> int: ...
 

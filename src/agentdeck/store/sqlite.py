@@ -3,12 +3,17 @@
 Each write is one transaction; events get a per-task, gap-free ``seq`` inside the
 same transaction that updates the task row, so a reader after a notification
 always sees a consistent task. Appending never rewrites earlier rows.
-All public methods are async and run the blocking SQLite work in a worker thread.
+All public methods are async and run the blocking SQLite work in a worker thread:
+writes on the one writer connection, reads on reader connections of their own (WAL
+lets them read while the writer commits, so a read never queues behind ingest).
+Counters kept on the task row as events are appended (`Tally`) keep documents and
+statistics O(1) in the number of events.
 """
 
 from __future__ import annotations
 
 import json
+import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -19,7 +24,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from agentdeck.model import Event, GitBranch, NewEvent, Task, TaskStatus
+from agentdeck.model import Event, GitBranch, NewEvent, Tally, Task, TaskStatus
 
 T = TypeVar("T")
 
@@ -110,6 +115,33 @@ _MIGRATIONS: dict[int, str] = {
         outcome TEXT NOT NULL
     );
     """,
+    5: """
+    ALTER TABLE tasks ADD COLUMN log_events INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tasks ADD COLUMN tool_calls INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tasks ADD COLUMN commands INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tasks ADD COLUMN files_affected TEXT NOT NULL DEFAULT '[]';
+    UPDATE tasks SET
+        log_events = (SELECT COUNT(*) FROM events e WHERE e.task_id = tasks.id
+                      AND e.kind != 'usage'),
+        tool_calls = (SELECT COUNT(*) FROM events e WHERE e.task_id = tasks.id
+                      AND e.kind = 'tool_call'),
+        commands = (SELECT COUNT(*) FROM events e WHERE e.task_id = tasks.id
+                    AND e.kind = 'tool_call'
+                    AND json_extract(e.data, '$.name') IN ('Bash', 'shell', 'run_shell_command')),
+        files_affected = COALESCE((
+            SELECT json_group_array(path) FROM (
+                SELECT path FROM (
+                    SELECT COALESCE(json_extract(e.data, '$.input.file_path'),
+                                    json_extract(e.data, '$.input.notebook_path')) AS path,
+                           MIN(e.seq) AS first
+                    FROM events e WHERE e.task_id = tasks.id AND e.kind = 'tool_call'
+                    AND json_extract(e.data, '$.name') IN
+                        ('Write', 'Edit', 'MultiEdit', 'NotebookEdit', 'write_file', 'replace',
+                         'apply_patch')
+                    GROUP BY path)
+                WHERE path IS NOT NULL ORDER BY first LIMIT 1000)), '[]');
+    CREATE INDEX events_tools ON events(task_id, seq) WHERE kind IN ('tool_call', 'tool_result');
+    """,
 }
 
 SCHEMA_VERSION = max(_MIGRATIONS)
@@ -181,19 +213,28 @@ class SqliteStore:
     """The `agentdeck.store.Store` interface on SQLite."""
 
     def __init__(self, path: Path) -> None:
-        if str(path) != ":memory:":
+        self._memory = str(path) == ":memory:"
+        if not self._memory:
             path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
+        self._lock = threading.Lock()  # the writer connection's
+        self._db = self._connect()
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA busy_timeout=5000")
         self._migrate()
+        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._opened: list[sqlite3.Connection] = []  # every reader, to close them
+        self._opened_lock = threading.Lock()
+        self._tokens_seen = False  # once a token exists, one always does
 
     # -- plumbing -------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA busy_timeout=5000")
+        return db
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -212,20 +253,43 @@ class SqliteStore:
         return _Tx(self._db)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a write on the writer connection (one at a time)."""
+
         def locked() -> T:
             with self._lock:
                 return fn(*args)
 
         return await anyio.to_thread.run_sync(locked)
 
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(db, *args)`` on a reader connection (the writer's, in memory)."""
+        return await anyio.to_thread.run_sync(self._read_now, fn, *args)
+
+    def _read_now(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._memory:  # one in-memory database is one connection
+            with self._lock:
+                return fn(self._db, *args)
+        try:
+            db = self._readers.get_nowait()
+        except queue.Empty:
+            db = self._connect()
+            db.execute("PRAGMA query_only=ON")
+            with self._opened_lock:
+                self._opened.append(db)
+        try:
+            return fn(db, *args)
+        finally:
+            self._readers.put(db)
+
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._opened_lock:
+            for db in self._opened:
+                db.close()
             self._db.close()
 
     @property
     def schema_version(self) -> int:
-        with self._lock:
-            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        return int(self._read_now(lambda db: db.execute("PRAGMA user_version").fetchone()[0]))
 
     # -- tasks ----------------------------------------------------------------------
 
@@ -275,39 +339,40 @@ class SqliteStore:
     def _append(self, task_id: str, events: Sequence[NewEvent]) -> int:
         if not events:
             return 0
-        last = self._db.execute(
-            "UPDATE tasks SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq",
-            (len(events), task_id),
+        tally = Tally.of(events)
+        row = self._db.execute(
+            "UPDATE tasks SET last_seq = last_seq + ?, log_events = log_events + ?,"
+            " tool_calls = tool_calls + ?, commands = commands + ?"
+            " WHERE id = ? RETURNING last_seq, files_affected",
+            (len(events), tally.log_events, tally.tool_calls, tally.commands, task_id),
         ).fetchone()
-        if last is None:
+        if row is None:
             raise KeyError(task_id)
+        if tally.files:
+            known = json.loads(row[1])
+            files = Tally.merge_files(known, tally.files)
+            if files != known:
+                self._db.execute(
+                    "UPDATE tasks SET files_affected = ? WHERE id = ?",
+                    (json.dumps(files), task_id),
+                )
+        last = int(row[0])
         # One statement for the whole batch: far cheaper than a row-by-row executemany.
         payload = _COMPACT.encode([[e.ts.isoformat(), e.turn, e.kind, e.data] for e in events])
         self._db.execute(
             "INSERT INTO events (task_id, seq, ts, turn, kind, data)"
             " SELECT ?, ? + key, json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
             " json_extract(value, '$[2]'), json_extract(value, '$[3]') FROM json_each(?)",
-            (task_id, last[0] - len(events) + 1, payload),
+            (task_id, last - len(events) + 1, payload),
         )
-        return int(last[0])
+        return last
 
     async def get(self, task_id: str) -> Task | None:
-        return await self._run(self._get, task_id)
-
-    def _get(self, task_id: str) -> Task | None:
-        row = self._db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
-        return _task_from_row(row) if row else None
+        return await self._read(_get, task_id)
 
     async def find_by_session(self, session_id: str) -> Task | None:
         """The newest task whose agent session id is ``session_id``."""
-        return await self._run(self._find_by_session, session_id)
-
-    def _find_by_session(self, session_id: str) -> Task | None:
-        row = self._db.execute(
-            "SELECT * FROM tasks WHERE session_id = ? ORDER BY created_at DESC LIMIT 1",
-            (session_id,),
-        ).fetchone()
-        return _task_from_row(row) if row else None
+        return await self._read(_find_by_session, session_id)
 
     async def list_tasks(
         self,
@@ -317,63 +382,18 @@ class SqliteStore:
         offset: int = 0,
         oldest_first: bool = False,
     ) -> list[Task]:
-        return await self._run(self._list_tasks, list(statuses or []), limit, offset, oldest_first)
-
-    def _list_tasks(
-        self, statuses: list[TaskStatus], limit: int | None, offset: int, oldest_first: bool
-    ) -> list[Task]:
-        where = ""
-        params: list[Any] = []
-        if statuses:
-            where = f"WHERE status IN ({', '.join('?' * len(statuses))})"
-            params.extend(str(s) for s in statuses)
-        order = "ASC" if oldest_first else "DESC"
-        sql = f"SELECT * FROM tasks {where} ORDER BY created_at {order}, id {order}"
-        sql += " LIMIT ? OFFSET ?"
-        params.extend([-1 if limit is None else limit, offset])
-        return [_task_from_row(r) for r in self._db.execute(sql, params)]
+        return await self._read(_list_tasks, list(statuses or []), limit, offset, oldest_first)
 
     async def count_by_status(self) -> dict[str, int]:
-        return await self._run(self._count_by_status)
-
-    def _count_by_status(self) -> dict[str, int]:
-        rows = self._db.execute("SELECT status, COUNT(*) FROM tasks GROUP BY status")
-        return {r[0]: r[1] for r in rows}
+        return await self._read(_count_by_status)
 
     async def statistics(self) -> dict[str, Any]:
-        """Counts by status and agent, mean duration of ended tasks, events stored."""
-        return await self._run(self._statistics)
-
-    def _statistics(self) -> dict[str, Any]:
-        db = self._db
-        by_status = {
-            r[0]: r[1] for r in db.execute("SELECT status, COUNT(*) FROM tasks GROUP BY 1")
-        }
-        by_agent = {r[0]: r[1] for r in db.execute("SELECT agent, COUNT(*) FROM tasks GROUP BY 1")}
-        mean = db.execute(
-            "SELECT AVG((julianday(ended_at) - julianday(created_at)) * 86400.0) FROM tasks"
-            " WHERE ended_at IS NOT NULL"
-        ).fetchone()[0]
-        totals = db.execute(
-            "SELECT COALESCE(SUM(last_seq), 0), COALESCE(SUM(cost_usd), 0) FROM tasks"
-        ).fetchone()
-        return {
-            "by_status": by_status,
-            "by_agent": by_agent,
-            "average_duration_seconds": round(mean, 3) if mean is not None else None,
-            "total_events": int(totals[0]),
-            "total_cost_usd": float(totals[1]),
-        }
+        """Counts by status and agent, mean duration of ended tasks, events and log lines."""
+        return await self._read(_statistics)
 
     async def count_with_session(self) -> int:
         """Tasks whose agent conversation exists (a session id was reported)."""
-        return await self._run(
-            lambda: int(
-                self._db.execute(
-                    "SELECT COUNT(*) FROM tasks WHERE session_id IS NOT NULL"
-                ).fetchone()[0]
-            )
-        )
+        return await self._read(_scalar, "SELECT COUNT(*) FROM tasks WHERE session_id IS NOT NULL")
 
     def size_bytes(self) -> int:
         """Size of the database file and its write-ahead log."""
@@ -397,45 +417,22 @@ class SqliteStore:
         limit: int | None = None,
         kinds: Iterable[str] | None = None,
     ) -> list[Event]:
-        return await self._run(self._events, task_id, after_seq, limit, list(kinds or []))
-
-    def _events(
-        self, task_id: str, after_seq: int, limit: int | None, kinds: list[str]
-    ) -> list[Event]:
-        sql = "SELECT * FROM events WHERE task_id = ? AND seq > ?"
-        params: list[Any] = [task_id, after_seq]
-        if kinds:
-            sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
-            params.extend(kinds)
-        sql += " ORDER BY seq LIMIT ?"
-        params.append(-1 if limit is None else limit)
-        return [_event_from_row(r) for r in self._db.execute(sql, params)]
+        return await self._read(_events, task_id, after_seq, limit, list(kinds or []))
 
     async def last_events(self, task_id: str, n: int, kinds: Iterable[str]) -> list[Event]:
         """The newest ``n`` events of the given kinds, oldest first."""
-        return await self._run(self._last_events, task_id, n, list(kinds))
+        return await self._read(_last_events, task_id, n, list(kinds))
 
-    def _last_events(self, task_id: str, n: int, kinds: list[str]) -> list[Event]:
-        sql = (
-            f"SELECT * FROM events WHERE task_id = ? AND kind IN ({', '.join('?' * len(kinds))})"
-            " ORDER BY seq DESC LIMIT ?"
-        )
-        rows = self._db.execute(sql, [task_id, *kinds, n]).fetchall()
-        return [_event_from_row(r) for r in reversed(rows)]
+    async def last_tool_events(self, task_id: str, calls: int) -> list[Event]:
+        """The task's newest ``calls`` tool calls and every tool result after the first."""
+        return await self._read(_last_tool_events, task_id, calls)
+
+    async def tally(self, task_id: str) -> Tally:
+        """The task's counters (zeros for an unknown task)."""
+        return await self._read(_tally, task_id)
 
     async def count_events(self, task_id: str | None = None, kinds: Iterable[str] = ()) -> int:
-        return await self._run(self._count_events, task_id, list(kinds))
-
-    def _count_events(self, task_id: str | None, kinds: list[str]) -> int:
-        sql = "SELECT COUNT(*) FROM events WHERE 1=1"
-        params: list[Any] = []
-        if task_id is not None:
-            sql += " AND task_id = ?"
-            params.append(task_id)
-        if kinds:
-            sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
-            params.extend(kinds)
-        return int(self._db.execute(sql, params).fetchone()[0])
+        return await self._read(_count_events, task_id, list(kinds))
 
     # -- access tokens and the audit log (agentdeck.auth) ------------------------------
     # Rows are plain dicts of the columns; only the token's sha256 is ever stored.
@@ -453,28 +450,26 @@ class SqliteStore:
                 )
         except sqlite3.IntegrityError:
             return False
+        self._tokens_seen = True
         return True
 
     async def token_by_hash(self, digest: str) -> dict[str, Any] | None:
-        return await self._run(self._token_by_hash, digest)
-
-    def _token_by_hash(self, digest: str) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT * FROM tokens WHERE hash = ?", (digest,)).fetchone()
-        return dict(row) if row else None
+        return await self._read(_token_by_hash, digest)
 
     async def list_tokens(self) -> list[dict[str, Any]]:
         """Every token row (revoked included), oldest first, without the hash."""
-        return await self._run(self._list_tokens)
-
-    def _list_tokens(self) -> list[dict[str, Any]]:
-        rows = self._db.execute("SELECT * FROM tokens ORDER BY created_at, name").fetchall()
-        return [{k: v for k, v in dict(r).items() if k != "hash"} for r in rows]
+        return await self._read(_list_tokens)
 
     async def has_tokens(self) -> bool:
-        """Whether any token was ever created (revoked and expired ones count)."""
-        return await self._run(
-            lambda: self._db.execute("SELECT EXISTS(SELECT 1 FROM tokens)").fetchone()[0] == 1
-        )
+        """Whether any token was ever created (revoked and expired ones count).
+
+        Asked on every HTTP request; once true it stays true, so it is asked of the
+        database only until then (another process, the CLI, may add the first)."""
+        if not self._tokens_seen:
+            self._tokens_seen = (
+                await self._read(_scalar, "SELECT EXISTS(SELECT 1 FROM tokens)") == 1
+            )
+        return self._tokens_seen
 
     async def revoke_token(self, name: str, when: str) -> bool:
         """Mark ``name`` revoked; False if no such (unrevoked) token."""
@@ -520,11 +515,151 @@ class SqliteStore:
 
     async def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest ``limit`` audit rows, newest first."""
-        return await self._run(self._audit_entries, limit)
+        return await self._read(_audit_entries, limit)
 
-    def _audit_entries(self, limit: int) -> list[dict[str, Any]]:
-        rows = self._db.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
-        return [dict(r) for r in rows]
+
+# -- reads: each takes the connection to read on ---------------------------------------
+
+
+def _scalar(db: sqlite3.Connection, sql: str) -> Any:
+    return db.execute(sql).fetchone()[0]
+
+
+def _get(db: sqlite3.Connection, task_id: str) -> Task | None:
+    row = db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+    return _task_from_row(row) if row else None
+
+
+def _find_by_session(db: sqlite3.Connection, session_id: str) -> Task | None:
+    row = db.execute(
+        "SELECT * FROM tasks WHERE session_id = ? ORDER BY created_at DESC LIMIT 1",
+        (session_id,),
+    ).fetchone()
+    return _task_from_row(row) if row else None
+
+
+def _list_tasks(
+    db: sqlite3.Connection,
+    statuses: list[TaskStatus],
+    limit: int | None,
+    offset: int,
+    oldest_first: bool,
+) -> list[Task]:
+    where = ""
+    params: list[Any] = []
+    if statuses:
+        where = f"WHERE status IN ({', '.join('?' * len(statuses))})"
+        params.extend(str(s) for s in statuses)
+    order = "ASC" if oldest_first else "DESC"
+    sql = f"SELECT * FROM tasks {where} ORDER BY created_at {order}, id {order}"
+    sql += " LIMIT ? OFFSET ?"
+    params.extend([-1 if limit is None else limit, offset])
+    return [_task_from_row(r) for r in db.execute(sql, params)]
+
+
+def _count_by_status(db: sqlite3.Connection) -> dict[str, int]:
+    rows = db.execute("SELECT status, COUNT(*) FROM tasks GROUP BY status")
+    return {r[0]: r[1] for r in rows}
+
+
+def _statistics(db: sqlite3.Connection) -> dict[str, Any]:
+    by_status = {r[0]: r[1] for r in db.execute("SELECT status, COUNT(*) FROM tasks GROUP BY 1")}
+    by_agent = {r[0]: r[1] for r in db.execute("SELECT agent, COUNT(*) FROM tasks GROUP BY 1")}
+    mean = db.execute(
+        "SELECT AVG((julianday(ended_at) - julianday(created_at)) * 86400.0) FROM tasks"
+        " WHERE ended_at IS NOT NULL"
+    ).fetchone()[0]
+    totals = db.execute(
+        "SELECT COALESCE(SUM(last_seq), 0), COALESCE(SUM(log_events), 0),"
+        " COALESCE(SUM(cost_usd), 0) FROM tasks"
+    ).fetchone()
+    return {
+        "by_status": by_status,
+        "by_agent": by_agent,
+        "average_duration_seconds": round(mean, 3) if mean is not None else None,
+        "total_events": int(totals[0]),
+        "total_log_events": int(totals[1]),
+        "total_cost_usd": float(totals[2]),
+    }
+
+
+def _events(
+    db: sqlite3.Connection, task_id: str, after_seq: int, limit: int | None, kinds: list[str]
+) -> list[Event]:
+    sql = "SELECT * FROM events WHERE task_id = ? AND seq > ?"
+    params: list[Any] = [task_id, after_seq]
+    if kinds:
+        sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
+        params.extend(kinds)
+    sql += " ORDER BY seq LIMIT ?"
+    params.append(-1 if limit is None else limit)
+    return [_event_from_row(r) for r in db.execute(sql, params)]
+
+
+def _last_events(db: sqlite3.Connection, task_id: str, n: int, kinds: list[str]) -> list[Event]:
+    sql = (
+        f"SELECT * FROM events WHERE task_id = ? AND kind IN ({', '.join('?' * len(kinds))})"
+        " ORDER BY seq DESC LIMIT ?"
+    )
+    rows = db.execute(sql, [task_id, *kinds, n]).fetchall()
+    return [_event_from_row(r) for r in reversed(rows)]
+
+
+_TOOL_EVENTS = "kind IN ('tool_call', 'tool_result')"  # the events_tools index's condition
+
+
+def _last_tool_events(db: sqlite3.Connection, task_id: str, calls: int) -> list[Event]:
+    first = db.execute(
+        "SELECT MIN(seq) FROM (SELECT seq FROM events INDEXED BY events_tools"
+        f" WHERE task_id = ? AND {_TOOL_EVENTS}"
+        " AND kind = 'tool_call' ORDER BY seq DESC LIMIT ?)",
+        (task_id, calls),
+    ).fetchone()[0]
+    if first is None:
+        return []
+    rows = db.execute(
+        f"SELECT * FROM events INDEXED BY events_tools WHERE task_id = ? AND {_TOOL_EVENTS}"
+        " AND seq >= ? ORDER BY seq",
+        (task_id, first),
+    )
+    return [_event_from_row(r) for r in rows]
+
+
+def _tally(db: sqlite3.Connection, task_id: str) -> Tally:
+    row = db.execute(
+        "SELECT log_events, tool_calls, commands, files_affected FROM tasks WHERE id = ?",
+        (task_id,),
+    ).fetchone()
+    if row is None:
+        return Tally()
+    return Tally(row[0], row[1], row[2], json.loads(row[3]))
+
+
+def _count_events(db: sqlite3.Connection, task_id: str | None, kinds: list[str]) -> int:
+    sql = "SELECT COUNT(*) FROM events WHERE 1=1"
+    params: list[Any] = []
+    if task_id is not None:
+        sql += " AND task_id = ?"
+        params.append(task_id)
+    if kinds:
+        sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
+        params.extend(kinds)
+    return int(db.execute(sql, params).fetchone()[0])
+
+
+def _token_by_hash(db: sqlite3.Connection, digest: str) -> dict[str, Any] | None:
+    row = db.execute("SELECT * FROM tokens WHERE hash = ?", (digest,)).fetchone()
+    return dict(row) if row else None
+
+
+def _list_tokens(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    rows = db.execute("SELECT * FROM tokens ORDER BY created_at, name").fetchall()
+    return [{k: v for k, v in dict(r).items() if k != "hash"} for r in rows]
+
+
+def _audit_entries(db: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
+    rows = db.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+    return [dict(r) for r in rows]
 
 
 class _Tx:

@@ -111,3 +111,40 @@ async def test_clean_deletes_only_what_ended(core_settings: Settings) -> None:
         deleted = await core.clean(Clean(keep_recent=False))
         assert [t.id for t in deleted] == [gone.id]
         assert [t.id for t in (await core.tasks()).tasks] == [kept.id]
+
+
+async def test_the_task_document_stays_bounded_as_history_grows(core_settings: Settings) -> None:
+    """task://{id} holds counters and the newest activity, whatever the history's length."""
+    from agentdeck.agents.testing import Event, Say
+    from agentdeck.core.api import RECENT_LOGS, RECENT_TOOL_CALLS
+    from agentdeck.core.documents import MAX_OUTPUT_CHARS
+
+    calls = RECENT_TOOL_CALLS + 30
+    steps: list[Event | Say] = []
+    for i in range(calls):
+        steps.append(
+            Event("tool_call", {"id": f"c{i}", "name": "Bash", "input": {"command": f"echo {i}"}})
+        )
+        steps.append(Event("tool_result", {"id": f"c{i}", "output": "x" * (MAX_OUTPUT_CHARS + i)}))
+    steps.append(Event("tool_call", {"id": "e", "name": "Edit", "input": {"file_path": "/p/a.py"}}))
+    steps.append(Say("done"))
+    async with running(core_settings, FakeAgent(steps=steps)) as core:
+        task = await create(core, "Busy", "go")
+        await task_in(core, task.id, TaskStatus.WAITING)
+        detail = await core.task(task.id)
+        assert detail.tool_invocations_count == calls + 1 and detail.commands_count == calls
+        assert len(detail.tool_invocations) == RECENT_TOOL_CALLS
+        assert (
+            detail.tool_invocations[-1].id == "e"
+            and detail.tool_invocations[0].id == f"c{calls - RECENT_TOOL_CALLS + 1}"
+        )
+        assert detail.files_affected == ["/p/a.py"]
+        assert len(detail.logs) <= RECENT_LOGS < detail.logs_count
+        last_command = detail.commands_executed[-1]
+        assert last_command.command == f"echo {calls - 1}"
+        assert last_command.output.endswith(
+            f"[{MAX_OUTPUT_CHARS + calls - 1} characters; whole in the events]"
+        )
+        page = await core.events(task.id, after=0, limit=10)
+        assert page.more and page.last_seq == 10  # the rest is paged, whole
+        assert detail.events_uri == f"task://{task.id}/events?after=0"

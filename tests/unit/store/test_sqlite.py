@@ -77,3 +77,92 @@ async def test_schema_is_versioned_and_wal(tmp_path: Path) -> None:
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     with pytest.raises(RuntimeError, match="newer than this agentdeck"):
         SqliteStore(path)
+
+
+def _call(name: str, **tool_input: object) -> NewEvent:
+    return NewEvent(
+        "tool_call", {"id": f"c-{name}-{len(tool_input)}", "name": name, "input": tool_input}
+    )
+
+
+TALLIED = [
+    NewEvent("message", {"text": "hi"}),
+    NewEvent("usage", {"input_tokens": 1}),
+    _call("Bash", command="ls"),
+    _call("Edit", file_path="/p/a.py"),
+    _call("Write", file_path="/p/b.py"),
+    _call("Edit", file_path="/p/a.py"),
+    NewEvent("tool_result", {"id": "c-Bash-1", "output": "a.py"}),
+]
+
+
+async def test_tally_is_kept_as_events_are_appended(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "db.sqlite")
+    await store.insert_task(_task())
+    await store.append("t-1", TALLIED[:4])
+    await store.append("t-1", TALLIED[4:])
+    tally = await store.tally("t-1")
+    assert (tally.log_events, tally.tool_calls, tally.commands) == (6, 4, 1)
+    assert tally.files == ["/p/a.py", "/p/b.py"]
+    assert tally.log_events == await store.count_events("t-1") - 1  # all but the usage
+    stats = await store.statistics()
+    assert (stats["total_events"], stats["total_log_events"]) == (7, 6)
+    store.close()
+
+
+async def test_migration_tallies_the_events_already_stored(tmp_path: Path) -> None:
+    """A database from before the tally (schema 4) gets its counters computed on upgrade."""
+    from agentdeck.store.sqlite import _MIGRATIONS
+
+    path = tmp_path / "db.sqlite"
+    store = SqliteStore(path)
+    await store.insert_task(_task())
+    await store.append("t-1", TALLIED)
+    store.close()
+    with sqlite3.connect(path) as db:  # back to schema 4: the counters were never kept
+        db.execute("UPDATE tasks SET log_events = 0, tool_calls = 0, commands = 0")
+        db.execute("UPDATE tasks SET files_affected = '[]'")
+        db.execute("DROP INDEX events_tools")
+        for column in ("log_events", "tool_calls", "commands", "files_affected"):
+            db.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
+        db.execute("PRAGMA user_version = 4")
+    assert max(_MIGRATIONS) == 5
+    store = SqliteStore(path)
+    tally = await store.tally("t-1")
+    assert (tally.log_events, tally.tool_calls, tally.commands) == (6, 4, 1)
+    assert tally.files == ["/p/a.py", "/p/b.py"]
+    store.close()
+
+
+async def test_last_tool_events_pairs_the_newest_calls_with_their_results(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "db.sqlite")
+    await store.insert_task(_task())
+    for i in range(30):
+        await store.append(
+            "t-1",
+            [
+                NewEvent("message", {"text": f"m{i}"}),
+                NewEvent("tool_call", {"id": f"c{i}", "name": "Read", "input": {}}),
+                NewEvent("tool_result", {"id": f"c{i}", "output": str(i)}),
+            ],
+        )
+    events = await store.last_tool_events("t-1", 5)
+    assert [e.data["id"] for e in events] == [f"c{i}" for i in range(25, 30) for _ in (0, 1)]
+    assert {e.kind for e in events} == {"tool_call", "tool_result"}
+    store.close()
+
+
+async def test_reads_do_not_wait_for_the_writer(tmp_path: Path) -> None:
+    """A read is answered while a write holds the writer connection (WAL readers)."""
+    import anyio
+
+    store = SqliteStore(tmp_path / "db.sqlite")
+    await store.insert_task(_task())
+    with store._lock:  # the writer is busy
+        with anyio.fail_after(5):
+            task = await store.get("t-1")
+            events = await store.events("t-1")
+    assert task is not None and task.id == "t-1" and events == []
+    store.close()
