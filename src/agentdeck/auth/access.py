@@ -9,10 +9,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-from mcp.server.auth.settings import AuthSettings
 
 from agentdeck.auth.listen import base_url
 from agentdeck.auth.scopes import Caller
@@ -20,6 +19,9 @@ from agentdeck.auth.tokens import JwtVerifier, StoreTokenVerifier
 from agentdeck.config import Settings
 from agentdeck.redact import scrub
 from agentdeck.store import AuditStore, Store, open_store
+
+if TYPE_CHECKING:
+    from mcp.server.auth.settings import AuthSettings
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,8 @@ class Access:
         return self.settings.auth.public_url or f"{base_url(self.settings)}/mcp"
 
     def auth_settings(self) -> AuthSettings:
+        from mcp.server.auth.settings import AuthSettings  # the MCP face's; loaded there
+
         jwt = self.settings.auth.jwt
         return AuthSettings(
             issuer_url=jwt.issuer if jwt.enabled and jwt.issuer else base_url(self.settings),  # type: ignore[arg-type]

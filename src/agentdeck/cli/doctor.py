@@ -10,7 +10,7 @@ import socket
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import typer
@@ -18,11 +18,12 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from agentdeck.auth import auth_configured, check_binding, is_loopback_host
 from agentdeck.cli.output import EXIT_FAILED, EXIT_OK, out
-from agentdeck.config import Settings, home_dir, load_settings
-from agentdeck.core import AgentStatus, Core
 from agentdeck.errors import ConfigError
+
+if TYPE_CHECKING:  # the core is imported when a check needs it: the CLI starts fast
+    from agentdeck.config import Settings
+    from agentdeck.core import AgentStatus
 
 Level = Literal["ok", "warn", "fail"]
 LEVEL_STYLES = {"ok": "green", "warn": "yellow", "fail": "bold red"}
@@ -52,6 +53,8 @@ def _check_state_dir(home: Path) -> Check:
 
 def _check_config(home: Path) -> tuple[Check, Settings | None]:
     config_file = home / "config.toml"
+    from agentdeck.config import load_settings
+
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -89,6 +92,8 @@ def _health(host: str, port: int) -> dict[str, Any] | None:
 
 
 async def _check_port(settings: Settings) -> Check:
+    from agentdeck.auth import auth_configured, check_binding, is_loopback_host
+
     host, port = settings.host, settings.port
     where = f"{host}:{port}"
     try:
@@ -141,6 +146,8 @@ def _agent_check(name: str, info: AgentStatus, default: bool) -> Check:
 
 
 async def _check_agents(settings: Settings) -> list[Check]:
+    from agentdeck.core import Core
+
     core = Core.ephemeral(settings)  # doctor creates no state
     try:
         agents = (await core.status(refresh=True)).agents
@@ -175,6 +182,8 @@ def _check_user() -> Check:
 
 
 async def _doctor_checks() -> list[Check]:
+    from agentdeck.config import home_dir
+
     home = home_dir()
     config, settings = _check_config(home)
     checks = [_check_state_dir(home), config]

@@ -6,9 +6,7 @@ import anyio
 import typer
 from rich.console import Console
 
-from agentdeck.config import load_settings
 from agentdeck.errors import ConfigError
-from agentdeck.notify import send_test
 
 notify_app = typer.Typer(name="notify", help="Push notifications (Apprise).", no_args_is_help=True)
 out = Console(highlight=False)
@@ -18,11 +16,15 @@ err = Console(stderr=True, highlight=False)
 @notify_app.command("test")
 def test() -> None:
     """Send a test message to every configured URL and print each result."""
+    from agentdeck.config import load_settings  # imported when used: the CLI starts fast
+
     try:
         settings = load_settings()
     except ConfigError as exc:
         err.print(f"[red]error:[/] {exc.message}")
         raise typer.Exit(2) from exc
+    from agentdeck.notify import send_test  # imported when used: the CLI starts fast
+
     results = anyio.run(send_test, settings.notify)
     if not results:
         err.print(

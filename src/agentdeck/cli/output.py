@@ -17,7 +17,6 @@ from rich.console import Console
 from rich.text import Text
 
 from agentdeck.cli.remote import Event, Remote, ToolFailed, Unreachable
-from agentdeck.core import log_line
 from agentdeck.errors import ConfigError
 from agentdeck.model import Event as StoredEvent
 
@@ -233,6 +232,7 @@ class TurnPrinter:
 
 def log_printer(console: Console) -> Callable[[Event], None]:
     """Prints events as ``task://{id}/logs`` lines (timestamped, one per event)."""
+    from agentdeck.core import log_line  # the core is imported when used: the CLI starts fast
 
     def show(raw: Event) -> None:
         event = StoredEvent.from_dict(raw)

@@ -12,16 +12,12 @@ import json
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx2
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
-from mcp.types import TextResourceContents
 
-from agentdeck.config import load_settings
+if TYPE_CHECKING:  # the SDK is imported on connecting: commands that need no server start fast
+    from mcp import Client
 
 URL_VAR = "AGENTDECK_URL"
 ACTIVE = frozenset({"pending", "in_progress", "input_required"})
@@ -73,6 +69,8 @@ def server_url(url: str | None = None) -> str:
     explicit = url or os.environ.get(URL_VAR)
     if explicit:
         return explicit
+    from agentdeck.config import load_settings
+
     settings = load_settings()
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     return f"http://{host}:{settings.port}/mcp"
@@ -82,6 +80,8 @@ def _connection_failure(exc: BaseException) -> bool:
     """Whether ``exc`` (or any exception grouped in it) is a failure to reach the server."""
     if isinstance(exc, BaseExceptionGroup):
         return any(_connection_failure(e) for e in exc.exceptions)
+    import httpx2
+
     return isinstance(exc, httpx2.TransportError)
 
 
@@ -100,6 +100,11 @@ def _single_remote_error(exc: BaseException) -> RemoteError | None:
 
 async def _open(stack: AsyncExitStack, target: str) -> Client:
     """An MCP client connected to ``target``; `Unreachable` if no MCP server answers there."""
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared.exceptions import MCPError
+
     token = os.environ.get("AGENTDECK_TOKEN")
     transport: Any = target
     if token:
@@ -176,6 +181,9 @@ class Remote:
 
     async def read_text(self, uri: str) -> str:
         """The text of resource ``uri``, fresh (never from the client's cache)."""
+        from mcp.shared.exceptions import MCPError
+        from mcp.types import TextResourceContents
+
         try:
             result = await self.client.read_resource(uri, cache_mode="bypass")
         except MCPError as exc:

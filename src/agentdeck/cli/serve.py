@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import anyio
 import typer
-import uvicorn
 from rich.console import Console
 
 from agentdeck import __version__
-from agentdeck.app import Deck, build_app
-from agentdeck.auth import auth_configured, check_binding, reachable_urls
-from agentdeck.config import load_settings
 from agentdeck.errors import ConfigError
-from agentdeck.redact import install_log_redaction
+
+if TYPE_CHECKING:
+    from agentdeck.app import Deck
 
 err = Console(stderr=True)
 
@@ -31,6 +29,14 @@ def serve(
     ] = False,
 ) -> None:
     """Serve MCP on http://HOST:PORT/mcp (and GET /health), or on stdio."""
+    # The server's parts are imported here, not at the top: every other command starts fast.
+    import uvicorn
+
+    from agentdeck.app import Deck, build_app
+    from agentdeck.auth import auth_configured, check_binding, reachable_urls
+    from agentdeck.config import load_settings
+    from agentdeck.redact import install_log_redaction
+
     logging.basicConfig(
         level=log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

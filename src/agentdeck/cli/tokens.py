@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import anyio
 import typer
@@ -13,9 +13,10 @@ from rich.console import Console
 from rich.table import Table
 
 from agentdeck.cli.output import exit_code_for
-from agentdeck.config import load_settings
-from agentdeck.core import SCOPES, Core
 from agentdeck.errors import AgentdeckError
+
+if TYPE_CHECKING:  # the core is imported when a command runs: the CLI starts fast
+    from agentdeck.core import Core
 
 T = TypeVar("T")
 out = Console(highlight=False, soft_wrap=True)
@@ -30,6 +31,9 @@ token_app = typer.Typer(
 
 def _with_core(fn: Callable[[Core], Awaitable[T]]) -> T:
     """``fn`` on this machine's core (no server needed; a running one sees the change)."""
+    from agentdeck.config import load_settings
+    from agentdeck.core import Core
+
     try:
         core = Core(load_settings(), agents={})
     except AgentdeckError as exc:
@@ -53,6 +57,8 @@ def token_create(
     ] = None,
 ) -> None:
     """Create a token and print it once; only its hash is kept."""
+    from agentdeck.auth.scopes import SCOPES
+
     if scope not in SCOPES:
         err.print(f"[red]error:[/] --scope must be one of {', '.join(SCOPES)}")
         raise typer.Exit(2)

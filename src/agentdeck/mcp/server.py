@@ -11,6 +11,7 @@ from agentdeck.mcp._sdk import advertise_list_changed
 from agentdeck.mcp.prompts import install_prompts
 from agentdeck.mcp.resources import install_resources
 from agentdeck.mcp.subscriptions import ChangeNotifier, LegacySubscribers
+from agentdeck.mcp.tooling import CachedToolList
 from agentdeck.mcp.tools import build_tools
 
 INSTRUCTIONS = (
@@ -40,4 +41,5 @@ def build_server(core: Core) -> tuple[MCPServer, ChangeNotifier]:
     install_prompts(server, core.prompts)
     legacy = LegacySubscribers()
     legacy.install(server)
+    server.middleware.append(CachedToolList())
     return server, ChangeNotifier(core, modern, legacy)

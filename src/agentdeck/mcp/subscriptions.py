@@ -6,13 +6,16 @@
   so `LegacySubscribers` registers the handlers and keeps the sessions.
 
 `ChangeNotifier` turns task changes into ``resources/updated`` (``task://{id}`` and
-the lists) and ``resources/list_changed``, coalescing bursts so a stream of
-thousands of events costs a few notifications, not thousands.
+the lists) and ``resources/list_changed``. A URI's first change goes out at once;
+its further changes within `MIN_INTERVAL` are coalesced into one, so a stream of
+thousands of events costs a few notifications, not thousands. Sessions are sent
+to concurrently: one slow client does not hold back the others.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import anyio
@@ -62,19 +65,29 @@ class LegacySubscribers:
     def unsubscribe(self, uri: str, session: ServerSession) -> None:
         self._by_uri.get(uri, {}).pop(connection_of(session), None)
 
-    async def updated(self, uri: str) -> None:
-        for conn, session in list(self._by_uri.get(uri, {}).items()):
-            try:
-                await session.send_resource_updated(uri)
-            except Exception:
-                self.forget(conn)
+    async def send(self, uris: list[str], list_changed: bool) -> None:
+        """``list_changed`` to every session, then ``updated`` for each of ``uris`` to
+        its subscribers; each session concurrently, in order within a session."""
+        sends: dict[object, tuple[ServerSession, list[str]]] = {}
+        if list_changed:
+            sends = {conn: (session, []) for conn, session in self._sessions.items()}
+        for uri in uris:
+            for conn, session in self._by_uri.get(uri, {}).items():
+                sends.setdefault(conn, (session, []))[1].append(uri)
+        async with anyio.create_task_group() as tg:
+            for conn, (session, updated) in sends.items():
+                tg.start_soon(self._send_one, conn, session, list_changed, updated)
 
-    async def list_changed(self) -> None:
-        for conn, session in list(self._sessions.items()):
-            try:
+    async def _send_one(
+        self, conn: object, session: ServerSession, list_changed: bool, uris: list[str]
+    ) -> None:
+        try:
+            if list_changed and conn in self._sessions:
                 await session.send_resource_list_changed()
-            except Exception:
-                self.forget(conn)
+            for uri in uris:
+                await session.send_resource_updated(uri)
+        except Exception:
+            self.forget(conn)
 
     def install(self, server: MCPServer) -> None:
         """Serve ``resources/subscribe`` / ``unsubscribe`` and remember every session."""
@@ -102,7 +115,8 @@ class LegacySubscribers:
 
 
 class ChangeNotifier:
-    """Core changes → MCP notifications in both eras, at most one per URI per `MIN_INTERVAL`."""
+    """Core changes → MCP notifications in both eras, at most one per URI per `MIN_INTERVAL`
+    (the first at once)."""
 
     def __init__(
         self, core: Core, modern: InMemorySubscriptionBus, legacy: LegacySubscribers
@@ -113,6 +127,7 @@ class ChangeNotifier:
         self._dirty: dict[str, None] = {}
         self._list_changed = False
         self._pending = anyio.Event()
+        self._sent: dict[str, float] = {}  # URI -> when it was last sent, within MIN_INTERVAL
 
     async def run(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
         async with anyio.create_task_group() as tg, self.core.watch() as changes:
@@ -129,17 +144,26 @@ class ChangeNotifier:
 
     async def _flush_loop(self) -> None:
         while True:
-            await self._pending.wait()
+            if not self._dirty and not self._list_changed:
+                await self._pending.wait()
             self._pending = anyio.Event()
-            uris, self._dirty = list(self._dirty), {}
+            now = time.monotonic()
+            self._sent = {u: t for u, t in self._sent.items() if t + MIN_INTERVAL > now}
+            due = [uri for uri in self._dirty if uri not in self._sent]
+            for uri in due:
+                del self._dirty[uri]
+                self._sent[uri] = now
             list_changed, self._list_changed = self._list_changed, False
-            try:
-                if list_changed:
-                    await self.modern.publish(ResourcesListChanged())
-                    await self.legacy.list_changed()
-                for uri in uris:
-                    await self.modern.publish(ResourceUpdated(uri=uri))
-                    await self.legacy.updated(uri)
-            except Exception:
-                log.exception("sending resource notifications failed")
-            await anyio.sleep(MIN_INTERVAL)  # coalesce the next burst
+            if due or list_changed:
+                try:
+                    if list_changed:
+                        await self.modern.publish(ResourcesListChanged())
+                    for uri in due:
+                        await self.modern.publish(ResourceUpdated(uri=uri))
+                    await self.legacy.send(due, list_changed)
+                except Exception:
+                    log.exception("sending resource notifications failed")
+            if self._dirty:  # changed again within MIN_INTERVAL: coalesce until it is due
+                next_due = min(self._sent.get(u, now) for u in self._dirty) + MIN_INTERVAL
+                with anyio.move_on_after(max(0.0, next_due - time.monotonic())):
+                    await self._pending.wait()  # a change to another URI goes out at once

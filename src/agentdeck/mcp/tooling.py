@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from mcp.server.context import CallNext, ServerRequestContext
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ToolAnnotations
@@ -130,3 +131,28 @@ class Tools:
             return handler
 
         return register
+
+
+class CachedToolList:
+    """MCP middleware: ``tools/list`` answered from its wire form, built once per protocol
+    version (the tools never change while the server runs).
+
+    The SDK would rebuild, validate and re-serialise the ~24 KiB list on every call; the
+    first call per version goes through it, so the cached form is exactly its output.
+    A request with a cursor (we never page tools) goes through too.
+    """
+
+    def __init__(self) -> None:
+        self._wire: dict[str, dict[str, Any]] = {}
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
+        if ctx.method != "tools/list" or (ctx.params or {}).get("cursor"):
+            return await call_next(ctx)
+        version = str(ctx.protocol_version)
+        wire = self._wire.get(version)
+        if wire is None:
+            result = await call_next(ctx)
+            if not isinstance(result, dict):
+                return result
+            wire = self._wire[version] = result
+        return dict(wire)
