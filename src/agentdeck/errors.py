@@ -8,6 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
+# The ``error.type`` of an HTTP refusal made before any of our code runs (router, guards).
+KIND_OF_HTTP_STATUS = {
+    400: "validation_error",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    421: "misdirected_request",
+    429: "rate_limited",
+}
+
 
 class AgentdeckError(Exception):
     """Base class: a refusal or failure the user can read and act on."""

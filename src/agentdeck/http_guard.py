@@ -1,6 +1,8 @@
 """HTTP hygiene around the whole app (docs/security.md), outermost first:
 
 1. CORS: only ``http.cors_origins`` get ``Access-Control-Allow-Origin`` (none by default).
+   `JsonErrors`: any error answered as plain text (by a guard below, the SDK or the
+   router) is rewritten as JSON (``/mcp``: a JSON-RPC error), status and headers kept.
 2. Host / Origin (DNS rebinding): the SDK's `TransportSecuritySettings` check, on every
    path (the SDK applies it to ``/mcp`` too). Default hosts: loopback names with the port.
 3. Rate limit per token (per client address without one) → 429 with ``Retry-After``.
@@ -11,6 +13,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import time
 from typing import Any
@@ -28,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agentdeck.auth import Access, is_loopback_host
 from agentdeck.config import Settings
+from agentdeck.errors import KIND_OF_HTTP_STATUS
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 # A request relayed by a proxy or tunnel is not a loopback client, whatever its socket says.
@@ -75,6 +79,7 @@ def middleware(settings: Settings, access: Access) -> list[Middleware]:
             allow_headers=[*MCP_HEADERS, "last-event-id"],
             expose_headers=["mcp-session-id", "www-authenticate"],
         ),
+        Middleware(JsonErrors),
         Middleware(HostGuard, security=transport_security(settings)),
     ]
     if http.rate_limit_requests:
@@ -86,6 +91,71 @@ def middleware(settings: Settings, access: Access) -> list[Middleware]:
     stack.append(Middleware(RequestBodyLimitMiddleware, max_body_size=http.max_body_bytes))
     stack.append(Middleware(LoopbackGate, access=access))
     return stack
+
+
+JSONRPC_INVALID_REQUEST = -32600
+JSONRPC_INTERNAL_ERROR = -32603
+
+
+def json_error_body(path: str, status: int, message: str) -> dict[str, Any]:
+    """The JSON body for an HTTP error: JSON-RPC on ``/mcp``, ``{"error": …}`` elsewhere."""
+    if path == "/mcp" or path.startswith("/mcp/"):
+        code = JSONRPC_INTERNAL_ERROR if status >= 500 else JSONRPC_INVALID_REQUEST
+        error = {"code": code, "message": message, "data": {"http_status": status}}
+        return {"jsonrpc": "2.0", "id": None, "error": error}
+    kind = KIND_OF_HTTP_STATUS.get(status, "server_error" if status >= 500 else "http_error")
+    return {"error": {"type": kind, "message": message}}
+
+
+class JsonErrors:
+    """Rewrite a non-JSON error response (status >= 400) as a JSON one; pass the rest."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        held: dict[str, Any] | None = None  # the start of an error response to rewrite
+        body = bytearray()
+
+        async def send_json_errors(message: dict[str, Any]) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start" and _needs_json(message):
+                held = message
+                return
+            if held is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            body.extend(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            text = body.decode("utf-8", "replace").strip() or "error"
+            status = int(held["status"])
+            payload = json.dumps(json_error_body(scope["path"], status, text)).encode()
+            headers = [
+                (k, v)
+                for k, v in held.get("headers", [])
+                if k.lower() not in (b"content-type", b"content-length")
+            ]
+            headers += [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ]
+            await send({**held, "headers": headers})
+            await send({"type": "http.response.body", "body": payload})
+
+        await self.app(scope, receive, send_json_errors)
+
+
+def _needs_json(start: dict[str, Any]) -> bool:
+    if int(start["status"]) < 400:
+        return False
+    for name, value in start.get("headers", []):
+        if name.lower() == b"content-type":
+            return b"json" not in value.lower()
+    return True
 
 
 class HostGuard:

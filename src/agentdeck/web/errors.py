@@ -8,17 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from agentdeck.errors import AgentdeckError
-
-_KIND_OF_STATUS = {
-    400: "validation_error",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "too_large",
-    415: "unsupported_media_type",
-}
+from agentdeck.errors import KIND_OF_HTTP_STATUS, AgentdeckError
 
 
 def error_response(
@@ -45,5 +35,9 @@ async def http_exception(request: Request, exc: Exception) -> Response:
     elif status == 405:
         message = f"{request.method} is not allowed on {request.url.path}"
     return error_response(
-        status, _KIND_OF_STATUS.get(status, "http_error"), message, None, dict(exc.headers or {})
+        status,
+        KIND_OF_HTTP_STATUS.get(status, "http_error"),
+        message,
+        None,
+        dict(exc.headers or {}),
     )
