@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
 
 from agentdeck import __version__
 from agentdeck.agents import Agent
@@ -22,6 +23,7 @@ from agentdeck.config import Settings
 from agentdeck.core import Core
 from agentdeck.http_guard import middleware, transport_options
 from agentdeck.mcp.server import build_server
+from agentdeck.mcp.sessions import SessionAdmission
 from agentdeck.mcp.subscriptions import ChangeNotifier
 from agentdeck.notify import Notifier
 from agentdeck.web.api import api_app
@@ -53,6 +55,16 @@ class Deck:
             finally:
                 tg.cancel_scope.cancel()
         self.core.close()
+
+
+def _admission(deck: Deck, mcp_app: ASGIApp) -> ASGIApp:
+    http = deck.settings.http
+    return SessionAdmission(
+        mcp_app,
+        deck.mcp.session_manager,
+        max_sessions=http.max_sessions,
+        per_caller=http.max_sessions_per_caller,
+    )
 
 
 def _announce(settings: Settings) -> None:
@@ -98,7 +110,7 @@ def build_app(deck: Deck) -> Starlette:
         routes=[
             Route("/health", health, methods=["GET"]),
             Mount("/api", app=api_app(core)),
-            Mount("/", app=mcp_app),
+            Mount("/", app=_admission(deck, mcp_app)),
         ],
         lifespan=lifespan,
         middleware=middleware(deck.settings, core.access),  # CORS, Host, rate, body, loopback

@@ -214,6 +214,14 @@ class HttpConfig(BaseModel):
     rate_limit_requests: int = Field(default=3000, ge=0, description="Per window; 0: off.")
     rate_limit_window_seconds: float = Field(default=60.0, gt=0)
     max_sessions: int | None = Field(default=100, ge=1, description="Concurrent MCP sessions.")
+    max_sessions_per_caller: int = Field(
+        default=20, ge=1, description="Open MCP sessions per token (loopback clients: one caller)."
+    )
+    session_idle_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="An MCP session with no request (nor open stream) this long is closed.",
+    )
 
 
 class Settings(BaseModel):

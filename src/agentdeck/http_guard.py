@@ -27,7 +27,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agentdeck.auth import Access, is_loopback_host
 from agentdeck.config import Settings
@@ -64,6 +64,7 @@ def transport_options(settings: Settings) -> dict[str, Any]:
         "transport_security": transport_security(settings),
         "max_request_body_size": settings.http.max_body_bytes,
         "max_sessions": settings.http.max_sessions,
+        "session_idle_timeout": settings.http.session_idle_seconds,
         "host": settings.host,
     }
 
@@ -117,10 +118,10 @@ class JsonErrors:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        held: dict[str, Any] | None = None  # the start of an error response to rewrite
+        held: Message | None = None  # the start of an error response to rewrite
         body = bytearray()
 
-        async def send_json_errors(message: dict[str, Any]) -> None:
+        async def send_json_errors(message: Message) -> None:
             nonlocal held
             if message["type"] == "http.response.start" and _needs_json(message):
                 held = message
@@ -149,7 +150,7 @@ class JsonErrors:
         await self.app(scope, receive, send_json_errors)
 
 
-def _needs_json(start: dict[str, Any]) -> bool:
+def _needs_json(start: Message) -> bool:
     if int(start["status"]) < 400:
         return False
     for name, value in start.get("headers", []):

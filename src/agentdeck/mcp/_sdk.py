@@ -15,6 +15,7 @@ from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.server.session import ServerSession
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict
 
@@ -82,3 +83,17 @@ def on_connection_close(connection: object, callback: Callable[[], None]) -> Non
     stack = getattr(connection, "exit_stack", None)
     if stack is not None:
         stack.callback(callback)
+
+
+def open_session_ids(manager: StreamableHTTPSessionManager) -> set[str]:
+    """The ids of the handshake-era sessions the manager holds open."""
+    return set(manager._server_instances)
+
+
+async def close_session(manager: StreamableHTTPSessionManager, session_id: str) -> bool:
+    """End an open session as an idle timeout would (its id answers 404 from now on)."""
+    transport = manager._server_instances.get(session_id)
+    if transport is None:
+        return False
+    await manager._discard_session(session_id, transport)
+    return True

@@ -70,3 +70,24 @@ async def test_list_changed_is_advertised_to_handshake_clients() -> None:
         caps = client.session.server_capabilities  # type: ignore[union-attr]
         assert caps is not None and caps.resources is not None
         assert caps.resources.list_changed is True
+
+
+def test_the_session_manager_keeps_its_sessions_where_we_read_them() -> None:
+    """`open_session_ids` / `close_session` read the manager's session table and end a
+    session through its own discard path."""
+    import inspect
+
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+
+    from agentdeck.mcp._sdk import open_session_ids
+
+    server = MCPServer("pin")
+    server.streamable_http_app()
+    manager = server.session_manager
+    assert isinstance(manager, StreamableHTTPSessionManager)
+    assert open_session_ids(manager) == set()
+    assert isinstance(manager._server_instances, dict)
+    assert list(inspect.signature(manager._discard_session).parameters) == [
+        "session_id",
+        "transport",
+    ]
