@@ -82,6 +82,7 @@ from agentdeck.model import (
     now,
 )
 from agentdeck.prompts import PromptLibrary
+from agentdeck.redact import redact_all
 from agentdeck.store import Store, open_store
 
 CANCEL_WAIT = 30.0  # seconds end/cancel wait for the agent to be stopped
@@ -161,6 +162,8 @@ class Core:
         is also asked about the task's decisions (e.g. the creating MCP client).
         """
         settings = self.settings
+        # Stored and served with secrets masked; the instructions reach the agent as typed.
+        title = redact_all(request.title)
         agent = canonical_agent(request.agent or settings.default_agent, self._agents)
         project = self._project(request.project_path)
         task_id = new_task_id()
@@ -168,7 +171,7 @@ class Core:
             settings,
             project,
             task_id,
-            request.title,
+            title,
             request.isolation,
             request.branch,
             request.base_branch,
@@ -176,7 +179,7 @@ class Core:
         stamp = now()
         task = Task(
             id=task_id,
-            title=request.title,
+            title=title,
             status=TaskStatus.PENDING,
             agent=agent,
             project_path=str(project),

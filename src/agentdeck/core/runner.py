@@ -18,7 +18,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from agentdeck.agents.base import Agent, TurnRequest
 from agentdeck.bus import Bus, Change
 from agentdeck.model import EventKind, NewEvent, Task, now
-from agentdeck.redact import redact_value, secret_values
+from agentdeck.redact import redact_shapes, redact_value, secret_values
 from agentdeck.store import TaskStore
 
 MAX_BATCH = 2_000
@@ -131,6 +131,8 @@ class TurnRunner:
         def emit(event: NewEvent) -> None:
             nonlocal finished_sent
             finished_sent = finished_sent or event.kind == EventKind.TURN_FINISHED
+            if event.kind == EventKind.TURN_STARTED:
+                event = _instructions_masked(event)
             send.send_nowait(event)
 
         scope = control.scope()
@@ -204,6 +206,15 @@ class TurnRunner:
                 with anyio.CancelScope(shield=True):
                     seq = await self.store.save(task, batch, SUMMARY_COLUMNS)
                 self.bus.publish(Change(task.id, "updated", None, seq))
+
+
+def _instructions_masked(event: NewEvent) -> NewEvent:
+    """A ``turn_started`` event with token shapes (``adk_…``, ``sk-…``, ``Bearer …``)
+    masked in the instructions it records (secret values are masked with all data)."""
+    text = event.data.get("instructions")
+    if not isinstance(text, str) or (masked := redact_shapes(text)) == text:
+        return event
+    return NewEvent(event.kind, {**event.data, "instructions": masked}, event.turn, event.ts)
 
 
 def _redacted(event: NewEvent, secrets: tuple[str, ...]) -> NewEvent:

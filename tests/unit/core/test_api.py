@@ -148,3 +148,19 @@ async def test_the_task_document_stays_bounded_as_history_grows(core_settings: S
         page = await core.events(task.id, after=0, limit=10)
         assert page.more and page.last_seq == 10  # the rest is paged, whole
         assert detail.events_uri == f"task://{task.id}/events?after=0"
+
+
+async def test_secrets_typed_by_the_user_are_masked_where_stored_not_for_the_agent(
+    core_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DB_PASSWORD", "hunter2-secret")
+    token = "adk_" + "x1" * 20
+    agent = FakeAgent()
+    async with running(core_settings, agent) as core:
+        task = await create(core, "deploy with hunter2-secret", f"use {token} to log in")
+        assert task.title == "deploy with ***"
+        await task_in(core, task.id, TaskStatus.WAITING)
+        assert (await core.task(task.id)).description == "deploy with ***"
+        started = await events_of(core, task.id, "turn_started")
+        assert started[0].data["instructions"] == "use *** to log in"
+        assert agent.requests[0].instructions == f"use {token} to log in"  # as typed
