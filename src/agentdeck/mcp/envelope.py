@@ -11,9 +11,14 @@ from pydantic import BaseModel
 from agentdeck.errors import AgentdeckError
 
 
+Details = dict[str, Any] | list[dict[str, Any]] | None
+
+
 class ErrorInfo(BaseModel):
+    """An error's kind and the details a client can act on (an object, or a list of them)."""
+
     type: str
-    details: Any = None
+    details: Details = None
 
 
 class Envelope(BaseModel):
@@ -35,6 +40,9 @@ def success(message: str, result: dict[str, Any]) -> CallToolResult:
 
 
 def failure(kind: str, message: str, details: Any = None) -> CallToolResult:
+    listed = isinstance(details, list) and all(isinstance(d, dict) for d in details)
+    if details is not None and not isinstance(details, dict) and not listed:
+        details = {"value": details}
     body = {"status": "error", "message": message, "error": {"type": kind, "details": details}}
     return CallToolResult(
         content=[TextContent(type="text", text=f"Error ({kind}): {message}")],

@@ -42,3 +42,30 @@ async def test_the_cache_keeps_one_answer_per_protocol_version() -> None:
     for version in ("2025-11-25", "2026-07-28", "2025-11-25", "2026-07-28"):
         assert await cache(Ctx(version), sdk) == {"tools": [version]}  # type: ignore[arg-type]
     assert built == ["2025-11-25", "2026-07-28"]
+
+
+def _untyped(schema: object, path: str = "$") -> list[str]:
+    """Paths of subschemas that say nothing of their type (not portable across clients)."""
+    if not isinstance(schema, dict):
+        return []
+    found = []
+    if not ({"type", "anyOf", "oneOf", "allOf", "$ref", "enum", "const"} & set(schema)):
+        found.append(path)
+    for key in ("properties", "$defs"):
+        for name, sub in (schema.get(key) or {}).items():
+            found += _untyped(sub, f"{path}.{key}.{name}")
+    for key in ("anyOf", "oneOf", "allOf"):
+        for i, sub in enumerate(schema.get(key) or []):
+            found += _untyped(sub, f"{path}.{key}[{i}]")
+    if isinstance(schema.get("items"), dict):
+        found += _untyped(schema["items"], f"{path}.items")
+    return found
+
+
+@pytest.mark.anyio
+async def test_every_output_schema_is_typed_throughout(core_settings: Settings) -> None:
+    async with mcp_client(core_settings) as (client, _):
+        tools = (await client.list_tools()).tools
+    problems = {t.name: _untyped(t.output_schema) for t in tools if t.output_schema}
+    assert len(problems) == len(tools)
+    assert {name: paths for name, paths in problems.items() if paths} == {}
