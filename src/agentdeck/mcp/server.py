@@ -17,8 +17,10 @@ from agentdeck.mcp.tools import build_tools
 INSTRUCTIONS = (
     "agentdeck runs AI coding agents (Claude Code) on this machine. create_task starts one "
     "and returns a task_id at once; read or subscribe to task://{task_id} to follow it; "
-    "update_task continues the same agent conversation; end_task finishes it. Agents may run "
-    "any command in the task's project directory."
+    "update_task continues the same agent conversation; end_task finishes it. Under the "
+    "default approval policy (ask) an agent edits files in its workspace freely and asks "
+    "before anything else: answer with respond_task (pending decisions: agent://pending). "
+    "Under policy bypass it may run any command in the task's project directory."
 )
 
 
