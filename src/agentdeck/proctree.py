@@ -3,6 +3,10 @@
 A process belongs to a turn if it descends from the agent, shares its process group,
 or carries the turn's marker in its environment (agentdeck sets one for every agent;
 it survives ``setsid`` and re-parenting, which agents' shell tools do).
+
+Finding marked processes means looking at every process on the machine; given the
+time the turn began (``since``), only processes created after it have their
+environment read, so the cost at a turn's end stays small on a busy machine.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ import psutil
 
 MARKER_VAR = "AGENTDECK_TASK_ID"
 POLL = 0.01  # seconds between checks while waiting for processes to end
+CLOCK_SLACK = 1.0  # seconds: process start times are kept at clock-tick resolution
 
 
-def _members(root_pid: int | None, pgid: int | None, marker: str | None) -> list[psutil.Process]:
+def _members(
+    root_pid: int | None, pgid: int | None, marker: str | None, since: float | None = None
+) -> list[psutil.Process]:
     found: dict[int, psutil.Process] = {}
     if root_pid is not None:
         try:
@@ -30,9 +37,12 @@ def _members(root_pid: int | None, pgid: int | None, marker: str | None) -> list
         except psutil.NoSuchProcess:
             pass
     if pgid is not None or marker is not None:
-        for proc in psutil.process_iter():
+        earliest = None if since is None else since - CLOCK_SLACK
+        for proc in psutil.process_iter(["create_time"] if earliest is not None else None):
             if proc.pid in found:
                 continue
+            if earliest is not None and (proc.info.get("create_time") or 0) < earliest:
+                continue  # older than the turn: neither in its group nor marked by it
             try:
                 if (pgid is not None and os.getpgid(proc.pid) == pgid) or (
                     marker is not None and proc.environ().get(MARKER_VAR) == marker
@@ -59,11 +69,18 @@ def alive_members(
 
 
 async def kill_tree(
-    root_pid: int | None, pgid: int | None = None, marker: str | None = None, grace: float = 3.0
+    root_pid: int | None,
+    pgid: int | None = None,
+    marker: str | None = None,
+    grace: float = 3.0,
+    since: float | None = None,
 ) -> None:
-    """SIGTERM the tree, group and marked processes; SIGKILL what is left after ``grace``."""
+    """SIGTERM the tree, group and marked processes; SIGKILL what is left after ``grace``.
+
+    ``since``: when the turn began (``time.time()``); processes created earlier are not
+    looked at (a turn's own group and marked processes are all younger than it)."""
     with anyio.CancelScope(shield=True):
-        procs = await anyio.to_thread.run_sync(_members, root_pid, pgid, marker)
+        procs = await anyio.to_thread.run_sync(_members, root_pid, pgid, marker, since)
         if not procs:
             return
         for sig in (signal.SIGTERM, signal.SIGKILL):

@@ -183,6 +183,7 @@ async def run_lines(
     on_stderr: Callable[[str], None],
 ) -> int:
     """Run ``argv`` to its end, passing each output line on; return its exit code."""
+    began = time.time()
     process = await anyio.open_process(
         argv,
         stdin=subprocess.DEVNULL,
@@ -215,7 +216,7 @@ async def run_lines(
             tg.cancel_scope.cancel()
         return code
     finally:
-        await kill_tree(pid, pgid=pid, marker=request.env.get(MARKER_VAR))
+        await kill_tree(pid, pgid=pid, marker=request.env.get(MARKER_VAR), since=began)
         with anyio.CancelScope(shield=True), anyio.move_on_after(5):
             await process.aclose()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
@@ -205,6 +206,7 @@ class ClaudeAgent:
             prompt, with_can_use_tool(options), on_spawn, request.env.get(MARKER_VAR)
         )
         finished = False
+        began = time.time()
         try:
             try:
                 async for message in query(prompt=prompt, options=options, transport=transport):
@@ -234,7 +236,7 @@ class ClaudeAgent:
         finally:
             marker = request.env.get(MARKER_VAR)
             if transport.pid is not None or marker:
-                await kill_tree(transport.pid, pgid=transport.pid, marker=marker)
+                await kill_tree(transport.pid, pgid=transport.pid, marker=marker, since=began)
 
     async def probe(self) -> AgentInfo:
         cli = self._cli()

@@ -10,7 +10,6 @@ from pydantic import BaseModel
 
 from agentdeck.errors import AgentdeckError
 
-
 Details = dict[str, Any] | list[dict[str, Any]] | None
 
 
