@@ -140,4 +140,5 @@ async def test_session_cap(settings: Settings) -> None:
     ):
         assert (await first.list_tools()).tools
         second = await http.post(srv.url, json=INIT, headers=ACCEPT)
-        assert second.status_code == 503, second.status_code
+        assert second.status_code == 429, second.status_code  # capacity: never a 5xx
+        assert int(second.headers["retry-after"]) >= 1
