@@ -17,6 +17,7 @@ from agentdeck.core import workspace
 from agentdeck.errors import ConfigError, InvalidInput, InvalidTransition, SetupFailed
 from agentdeck.model import EventKind, GitBranch, NewEvent, Task
 from agentdeck.proctree import MARKER_VAR, kill_tree
+from agentdeck.redact import redact_all
 
 SETUP_OUTPUT_LIMIT = 20_000
 REPO_SETTINGS_FILE = ".agentdeck.toml"
@@ -184,17 +185,29 @@ async def _run_setup(task: Task, worktree: Path, options: ProjectSettings) -> Ne
     return _output_event(task.turns, output, exit_code=0, command=argv)
 
 
-async def after_turn(task: Task, git: GitBranch) -> list[NewEvent]:
+SUBJECT_LENGTH = 72
+
+
+def commit_message(task: Task, instructions: str | None) -> str:
+    """The turn's commit message: the title for the first turn (or without instructions),
+    then the first line of that turn's instructions (secrets masked); the task and turn
+    in the body."""
+    subject = task.title
+    if task.turns > 1 and instructions:
+        lines = [ln.strip() for ln in redact_all(instructions).splitlines() if ln.strip()]
+        subject = lines[0] if lines else task.title
+    if len(subject) > SUBJECT_LENGTH:
+        subject = subject[: SUBJECT_LENGTH - 1] + "…"
+    return f"{subject}\n\nagentdeck task {task.id}, turn {task.turns}"
+
+
+async def after_turn(task: Task, git: GitBranch, instructions: str | None = None) -> list[NewEvent]:
     """Commit the agent's work on the task branch and refresh the diff summary in ``git``."""
     if not git.worktree_path or not Path(git.worktree_path).is_dir():
         return []
     worktree = Path(git.worktree_path)
     events: list[NewEvent] = []
-    sha = await workspace.commit_all(
-        worktree,
-        f"{task.title} (agentdeck task {task.id}, turn {task.turns})",
-        git.copied_files,
-    )
+    sha = await workspace.commit_all(worktree, commit_message(task, instructions), git.copied_files)
     if sha:
         events.append(
             NewEvent(

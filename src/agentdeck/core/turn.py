@@ -96,7 +96,7 @@ class Turn:
             else self.decisions.approver(task.id, task.turns),
         )
         outcome = await self.runner.run(agent, task, request, task.timeout_seconds, control)
-        await self._settle(task_id, control, outcome)
+        await self._settle(task_id, control, outcome, instructions)
 
     async def _prepare(self, task: Task, control: TurnControl) -> bool:
         """Make sure the worktree exists (copy files, run setup); False if the turn ends."""
@@ -131,10 +131,12 @@ class Turn:
         task.git = git
         return True
 
-    async def _settle(self, task_id: str, control: TurnControl, outcome: TurnOutcome) -> None:
+    async def _settle(
+        self, task_id: str, control: TurnControl, outcome: TurnOutcome, instructions: str
+    ) -> None:
         """After the agent: commit its work, then the status the turn ended in."""
         async with self.lifecycle.editing(task_id) as task:
-            events = await self._commit_work(task)
+            events = await self._commit_work(task, instructions)
             if control.reason is not None:
                 await self.lifecycle.transition(task, TaskStatus.CANCELLED, control.reason, events)
             elif not outcome.success:
@@ -148,12 +150,12 @@ class Turn:
                 await self.lifecycle.transition(task, TaskStatus.WAITING, "turn finished", events)
 
     @staticmethod
-    async def _commit_work(task: Task) -> list[NewEvent]:
+    async def _commit_work(task: Task, instructions: str) -> list[NewEvent]:
         """Commit the turn's work on the task branch; failures are logged, never fatal."""
         if task.git is None:
             return []
         try:
-            return await isolation.after_turn(task, task.git)
+            return await isolation.after_turn(task, task.git, instructions)
         except AgentdeckError as exc:
             return [
                 NewEvent(
