@@ -10,6 +10,7 @@ Requests are the models of `agentdeck.core.requests`; refusals are
 from __future__ import annotations
 
 import base64
+import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -86,6 +87,8 @@ from agentdeck.redact import redact_all
 from agentdeck.store import Store, open_store
 
 CANCEL_WAIT = 30.0  # seconds end/cancel wait for the agent to be stopped
+log = logging.getLogger(__name__)
+
 RECENT_LOGS = 50  # log lines in a task's detail (the rest: its log and events)
 RECENT_TOOL_CALLS = 50  # tool calls in a task's detail (the rest: its events)
 REPORT_LOGS = 5
@@ -202,10 +205,13 @@ class Core:
         )
         if plan is not None:
             await workspace.git(plan.repo, "branch", plan.branch, plan.base)
-        created = NewEvent(EventKind.STATUS, {"from": None, "to": "pending", "reason": "created"})
+        created = [NewEvent(EventKind.STATUS, {"from": None, "to": "pending", "reason": "created"})]
+        if plan is None and (warning := isolation.git_missing(project)):
+            log.warning("task %s: %s", task_id, warning)
+            created.append(NewEvent(EventKind.LOG, {"source": "worktree", "text": warning}))
         if asker is not None:
             self._decisions.open.add_asker(task.id, asker)  # before its first turn can ask
-        await self._life.insert(task, [created])
+        await self._life.insert(task, created)
         self._scheduler.wake()
         return task
 

@@ -4,6 +4,7 @@ first turn, commit after every turn, then diff, merge or discard."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tomllib
 from dataclasses import dataclass
@@ -70,6 +71,19 @@ def worktree_dir(settings: Settings, repo: Path, task_id: str) -> Path:
     return settings.home / "worktrees" / f"{repo.name}-{tag}" / task_id
 
 
+def git_missing(project: Path) -> str | None:
+    """A warning when ``project`` is in a git repository but no ``git`` is on PATH (the task
+    then runs in place, without a branch of its own); None otherwise."""
+    if shutil.which("git") is not None:
+        return None
+    if not any((p / ".git").exists() for p in (project, *project.parents)):
+        return None
+    return (
+        f"{project} is a git project but git is not on PATH: the task runs in place, "
+        "without a branch or worktree of its own (install git to isolate tasks)"
+    )
+
+
 async def plan(
     settings: Settings,
     project: Path,
@@ -87,9 +101,10 @@ async def plan(
     repo = await workspace.repo_root(project)
     if repo is None:
         if isolation == "worktree" or branch or base_branch:
+            why = "git is not on PATH" if git_missing(project) else "it is not in a git repository"
             raise InvalidInput(
-                f"{project} is not inside a git repository, so it cannot get a worktree or "
-                "branch; omit isolation/branch/base_branch to run in place",
+                f"{project} cannot get a worktree or branch: {why}; omit "
+                "isolation/branch/base_branch to run in place",
                 {"field": "isolation"},
             )
         return None
