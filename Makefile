@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: run test test-fast lint
+.PHONY: run test test-fast lint soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: $(STAMP) $(NODE_STAMP)
 # The fast tier: unit and face tests, in process (no subprocess agents, no HTTP server).
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests/unit tests/faces
+
+# The reliability suites (crash, fault, fuzz) at full size; make test runs them small.
+soak: $(STAMP) $(NODE_STAMP)
+	AGENTDECK_SOAK=1 $(BIN)/python -m pytest -m reliability -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

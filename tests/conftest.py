@@ -85,7 +85,9 @@ def core_settings(tmp_path: Path, project: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests under ``tests/integration`` are the real-path tier (``-m integration``)."""
+    """Tests under ``tests/integration`` are the real-path tier (``-m integration``), those
+    under ``tests/reliability`` the crash, fault and fuzz suites (``-m reliability``)."""
     for item in items:
-        if "integration" in item.path.parts:
-            item.add_marker(pytest.mark.integration)
+        for tier in ("integration", "reliability"):
+            if tier in item.path.parts:
+                item.add_marker(getattr(pytest.mark, tier))
