@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from agentdeck.cli import doctor as cli_doctor
+from agentdeck.cli import login as cli_login
 from agentdeck.cli import serve as cli_serve
 from agentdeck.cli import tasks as cli_tasks
 from agentdeck.cli.notify import notify_app
@@ -12,7 +13,10 @@ from agentdeck.cli.tokens import audit, token_app
 
 app = typer.Typer(
     name="agentdeck",
-    help="Run AI coding agents on this machine, steered from any MCP client.",
+    help="Run AI coding agents on this machine, steered from any MCP client.\n\n"
+    "Client commands (run, tasks, show, …) talk to a server: --url, else $AGENTDECK_URL, "
+    "else the one `agentdeck login` stored, else http://HOST:PORT/mcp from the "
+    "configuration. Its token: $AGENTDECK_TOKEN, else the stored login's.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -28,6 +32,8 @@ app.command("allow-always")(cli_tasks.respond("allow_always"))
 app.command("deny")(cli_tasks.respond("deny"))
 app.command()(cli_tasks.diff)
 app.command()(cli_tasks.merge)
+app.command()(cli_login.login)
+app.command()(cli_login.logout)
 app.command()(cli_doctor.doctor)
 app.add_typer(notify_app)
 app.add_typer(token_app, name="token")

@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,9 +16,11 @@ from typing import Annotated, Any
 import anyio
 import typer
 from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
 from rich.text import Text
 
-from agentdeck.cli.remote import Event, Remote, ToolFailed, Unreachable
+from agentdeck.cli.remote import AMBIGUOUS, Event, Remote, ToolFailed, Unauthorized, Unreachable
 from agentdeck.errors import ConfigError
 from agentdeck.model import Event as StoredEvent
 
@@ -25,7 +29,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 TITLE_LENGTH = 80
-USAGE_ERRORS = frozenset({"validation_error", "config_error"})
+USAGE_ERRORS = frozenset({"validation_error", "config_error", AMBIGUOUS})
 SUCCESS_STATUSES = frozenset({"waiting", "completed"})
 STATUS_STYLES = {
     "pending": "yellow",
@@ -54,8 +58,9 @@ UrlOption = Annotated[
     str | None,
     typer.Option(
         "--url",
-        help="agentdeck's MCP endpoint (default: $AGENTDECK_URL, else "
-        "http://HOST:PORT/mcp from the configuration).",
+        help="agentdeck's MCP endpoint (default: $AGENTDECK_URL, else the URL stored by "
+        "`agentdeck login`, else http://HOST:PORT/mcp from the configuration). The token: "
+        "$AGENTDECK_TOKEN, else the stored login's.",
         show_default=False,
     ),
 ]
@@ -67,7 +72,9 @@ WaitOption = Annotated[
         "completed, 1 if it failed, was cancelled or interrupted.",
     ),
 ]
-TaskId = Annotated[str, typer.Argument(help="Task id (or the agent session id).")]
+TaskId = Annotated[
+    str, typer.Argument(help="Task id, any unique prefix of it, or the agent session id.")
+]
 
 
 def fail(message: str, code: int) -> typer.Exit:
@@ -80,22 +87,58 @@ def exit_code_for(kind: str) -> int:
     return EXIT_USAGE if kind in USAGE_ERRORS else EXIT_FAILED
 
 
+class _Following:
+    """The task a command follows live, if any: what Ctrl-C detaches from."""
+
+    task_id: str | None = None
+
+
+@contextmanager
+def following(task_id: str) -> Iterator[None]:
+    """Mark ``task_id`` as followed for the block (Ctrl-C then names it)."""
+    _Following.task_id = task_id
+    try:
+        yield
+    finally:
+        _Following.task_id = None
+
+
 def run_client(work: Callable[[], Awaitable[int]]) -> None:
     """Run ``work``, report the client's errors on stderr, exit with its code."""
+    _Following.task_id = None
     try:
         code = anyio.run(work)
-    except Unreachable as exc:
+    except (Unreachable, Unauthorized) as exc:
         raise fail(f"error: {exc.message}", EXIT_USAGE) from None
     except ToolFailed as exc:
         raise fail(f"error ({exc.kind}): {exc.message}", exit_code_for(exc.kind)) from None
     except ConfigError as exc:
         raise fail(f"error (config_error): {exc.message}", EXIT_USAGE) from None
     except KeyboardInterrupt:
-        raise fail(
-            "interrupted: a task that started goes on in agentdeck (see `agentdeck tasks`)",
-            EXIT_INTERRUPTED,
-        ) from None
+        raise fail(detach_message(_Following.task_id), EXIT_INTERRUPTED) from None
     raise typer.Exit(code)
+
+
+def detach_message(task_id: str | None) -> str:
+    """What Ctrl-C says: the CLI stops following, the task does not stop."""
+    if task_id is None:
+        return "stopped; a task that started goes on: agentdeck tasks"
+    return f"detached; the task goes on: agentdeck logs -f {task_id}"
+
+
+def print_table(table: Table, wide: bool = False) -> None:
+    """``table`` in the terminal's width, or (``wide``) as wide as its cells need."""
+    if not wide:
+        out.print(table)
+        return
+    natural = Measurement.get(out, out.options.update(width=10_000), table).maximum
+    Console(
+        file=out.file,
+        width=max(out.width, natural),
+        highlight=False,
+        force_terminal=out.is_terminal,
+        no_color=out.no_color,
+    ).print(table)
 
 
 def exit_code(status: str) -> int:
@@ -153,8 +196,44 @@ def cost(value: Any) -> str:
     return f"${float(value):.4f}" if isinstance(value, int | float) else "—"
 
 
+def local_time(iso: str | None, fmt: str = "%H:%M:%S") -> str:
+    """An ISO timestamp (now if None) in local time."""
+    moment = datetime.fromisoformat(iso) if iso else datetime.now(UTC)
+    return moment.astimezone().strftime(fmt)
+
+
+def stamped(stamp: str, body: Text) -> Text:
+    """``body`` after ``stamp``; its further lines indented under the first."""
+    text = Text()
+    for i, line in enumerate(body.split("\n")):
+        text.append("\n" if i else "")
+        text.append(f"{stamp} " if i == 0 else " " * (len(stamp) + 1), style="dim")
+        text.append_text(line)
+    return text
+
+
+LOG_STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\] ")
+LOG_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def local_log(text: str) -> str:
+    """The server's log text (UTC stamps) with local stamps; each further line of an
+    entry indented under its first."""
+    lines: list[str] = []
+    for line in text.splitlines():
+        match = LOG_STAMP.match(line)
+        if match:
+            utc = datetime.strptime(match[1], LOG_FORMAT).replace(tzinfo=UTC)
+            line = f"[{utc.astimezone().strftime(LOG_FORMAT)}] {line[match.end() :]}"
+        elif lines:  # a further line of the entry above (the first line may be a header)
+            line = " " * 22 + line
+        lines.append(line)
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
 class TurnPrinter:
-    """Prints a task's events as they come: the agent's words, its tool calls, the result."""
+    """Prints a task's events as they come, each line after its local time: the agent's
+    words, its tool calls, the result."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -164,7 +243,7 @@ class TurnPrinter:
     def __call__(self, event: Event) -> None:
         line = self.render(event)
         if line is not None:
-            self.console.print(line)
+            self.console.print(stamped(local_time(event.get("ts")), line))
 
     def render(self, event: Event) -> Text | None:
         """The line for ``event``, or ``None`` for events not worth one."""
@@ -231,15 +310,15 @@ class TurnPrinter:
 
 
 def log_printer(console: Console) -> Callable[[Event], None]:
-    """Prints events as ``task://{id}/logs`` lines (timestamped, one per event)."""
+    """Prints events as ``task://{id}/logs`` lines (one per event, in local time)."""
     from agentdeck.core import log_line  # the core is imported when used: the CLI starts fast
 
     def show(raw: Event) -> None:
         event = StoredEvent.from_dict(raw)
         line = log_line(event)
         if line is not None:
-            stamp = event.ts.strftime("%Y-%m-%d %H:%M:%S")
-            console.print(Text(f"[{stamp}] {line}", style=LOG_STYLES.get(event.kind, "")))
+            stamp = f"[{event.ts.astimezone().strftime(LOG_FORMAT)}]"
+            console.print(stamped(stamp, Text(line, style=LOG_STYLES.get(event.kind, ""))))
 
     return show
 
@@ -280,11 +359,29 @@ def print_outcome(task: dict[str, Any], printer: TurnPrinter) -> None:
         )
 
 
-async def follow_turn(remote: Remote, task_id: str, after: int) -> int:
-    """Print the task's events after ``after`` live until its turn ends; the exit code."""
+async def follow_turn(remote: Remote, task_id: str, after: int, prompt: bool = False) -> int:
+    """Print the task's events after ``after`` live until its turn ends; the exit code.
+
+    Each decision the task waits on gets the commands that answer it; with ``prompt``
+    (on a terminal) the user is also asked, and the answer is sent.
+    """
+    from agentdeck.cli.decisions import Decisions, interactive, terminal_reader
+
     printer = TurnPrinter(out)
-    status = await remote.follow(task_id, printer, after)
-    print_outcome(await remote.task(task_id), printer)
+    reader = terminal_reader(out) if prompt and interactive() else None
+    decisions = Decisions(remote, task_id, out, reader)
+
+    def on_event(event: Event) -> None:
+        printer(event)
+        decisions.see(event)
+
+    with following(task_id):
+        async with anyio.create_task_group() as tg:
+            if reader is not None:
+                tg.start_soon(decisions.answer)
+            status = await remote.follow(task_id, on_event, after)
+            tg.cancel_scope.cancel()
+        print_outcome(await remote.task(task_id), printer)
     return exit_code(status)
 
 

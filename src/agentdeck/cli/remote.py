@@ -1,9 +1,12 @@
 """A client of a running agentdeck server, for the ``agentdeck`` command.
 
-`connect` opens an MCP connection (``mcp.Client``) to the server; `Remote` calls its
-tools, reads its resources and follows a task's events live. Failures become two
-exceptions the CLI maps to exit codes: `Unreachable` (no server at the URL) and
-`ToolFailed` (the server refused: the envelope's ``error.type`` and message).
+`resolve_target` picks the server and token (--url / ``$AGENTDECK_URL`` /
+``$AGENTDECK_TOKEN``, else the stored `agentdeck login`, else the configured host and
+port); `connect` opens an MCP connection (``mcp.Client``) to it; `Remote` calls its
+tools, reads its resources, resolves task id prefixes and follows a task's events
+live. Failures become exceptions the CLI maps to exit codes: `Unreachable` (no server
+at the URL), `Unauthorized` (a 401: no token, or a refused one) and `ToolFailed` (the
+server refused: the envelope's ``error.type`` and message).
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import json
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import anyio
 
@@ -20,11 +25,14 @@ if TYPE_CHECKING:  # the SDK is imported on connecting: commands that need no se
     from mcp import Client
 
 URL_VAR = "AGENTDECK_URL"
+TOKEN_VAR = "AGENTDECK_TOKEN"
 ACTIVE = frozenset({"pending", "in_progress", "input_required"})
 """Statuses in which a turn is queued or running: following goes on while the task has one."""
 POLL_SECONDS = 0.5
 """How often a follower polls the events (a resource-change notification wakes it sooner)."""
 EVENTS_PAGE = 1_000
+AMBIGUOUS = "ambiguous_id"  # the kind of a `ToolFailed` for a task id prefix of several
+FORBIDDEN_CODE = -32003  # the server's JSON-RPC code for a refused resources/read
 
 Event = dict[str, Any]
 
@@ -40,7 +48,7 @@ class RemoteError(Exception):
 class Unreachable(RemoteError):
     """No agentdeck answers at the URL (nothing listens, or something that is not MCP)."""
 
-    def __init__(self, url: str, reason: str | None = None) -> None:
+    def __init__(self, url: str, reason: str | None = None, stored: bool = False) -> None:
         if reason is None:
             message = f"agentdeck is not running at {url} — start it with `agentdeck serve`"
         else:
@@ -48,8 +56,41 @@ class Unreachable(RemoteError):
                 f"no agentdeck MCP endpoint at {url} ({reason}) — check --url / {URL_VAR}, "
                 "or start it with `agentdeck serve`"
             )
+        if stored:
+            message += (
+                " (the URL is the one `agentdeck login` stored; `agentdeck logout` forgets it)"
+            )
         super().__init__(message)
         self.url = url
+
+
+class Unauthorized(RemoteError):
+    """The server answered 401: it needs a token, and none or a refused one was sent."""
+
+    def __init__(self, target: Target, reason: str | None = None) -> None:
+        why = f": {reason}" if reason else ""
+        login = f"`agentdeck login {target.url}`"
+        if target.token_source is None:
+            message = (
+                f"authentication failed: agentdeck at {target.url} needs a token "
+                f"(HTTP 401{why}) — log in with {login}, or set {TOKEN_VAR}; "
+                "create a token on the server's machine: agentdeck token create --name NAME"
+            )
+        elif target.token_source == TOKEN_VAR:
+            message = (
+                f"authentication failed: agentdeck at {target.url} refused the token in "
+                f"{TOKEN_VAR} (HTTP 401{why}; wrong, expired or revoked) — set {TOKEN_VAR} "
+                f"to a valid token, or unset it and log in with {login}"
+            )
+        else:
+            message = (
+                f"authentication failed: agentdeck at {target.url} refused the token stored "
+                f"by `agentdeck login` (HTTP 401{why}; expired or revoked) — log in again "
+                f"with {login}, or set {TOKEN_VAR}"
+            )
+        super().__init__(message)
+        self.url = target.url
+        self.reason = reason
 
 
 class ToolFailed(RemoteError):
@@ -61,19 +102,72 @@ class ToolFailed(RemoteError):
         self.details = details
 
 
-def server_url(url: str | None = None) -> str:
-    """``url``, else ``$AGENTDECK_URL``, else the configured ``http://HOST:PORT/mcp``.
+@dataclass(frozen=True)
+class Target:
+    """The server a command talks to, its token, and where the token came from."""
 
-    Raises `agentdeck.errors.ConfigError` when the configuration must be read and is bad.
+    url: str
+    token: str | None = field(default=None, repr=False)
+    token_source: str | None = None
+    """`TOKEN_VAR`, ``"login"`` (the stored `agentdeck login`), or None (no token)."""
+    stored_url: bool = False
+    """Whether the URL is the stored login's (no --url, no `URL_VAR`)."""
+
+
+def normalize_url(url: str) -> str:
+    """``url`` as an MCP endpoint: a bare server address (no path) gets ``/mcp``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url.strip())
+    if parts.scheme and parts.netloc and parts.path in ("", "/"):
+        return urlunsplit(parts._replace(path="/mcp"))
+    return url.strip()
+
+
+def _same_url(a: str, b: str) -> bool:
+    return normalize_url(a).rstrip("/") == normalize_url(b).rstrip("/")
+
+
+def configured_url() -> str:
+    """``http://HOST:PORT/mcp`` of this machine's configuration.
+
+    Raises `agentdeck.errors.ConfigError` when the configuration is bad.
     """
-    explicit = url or os.environ.get(URL_VAR)
-    if explicit:
-        return explicit
     from agentdeck.config import load_settings
 
     settings = load_settings()
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     return f"http://{host}:{settings.port}/mcp"
+
+
+def resolve_target(url: str | None = None) -> Target:
+    """Where to connect, and with which token.
+
+    The URL: ``url`` (--url), else ``$AGENTDECK_URL``, else the stored login's, else the
+    configured host and port. The token: ``$AGENTDECK_TOKEN``, else the stored login's
+    when the URL is the one it was stored for (a token is never sent elsewhere).
+    """
+    from agentdeck.cli import credentials
+
+    stored = credentials.load()
+    explicit = url or os.environ.get(URL_VAR)
+    if explicit:
+        where = normalize_url(explicit)
+    elif stored is not None:
+        where = stored.url
+    else:
+        where = configured_url()
+    from_login = not explicit and stored is not None
+    if token := os.environ.get(TOKEN_VAR, "").strip():
+        return Target(where, token, TOKEN_VAR, from_login)
+    if stored is not None and stored.token and _same_url(stored.url, where):
+        return Target(where, stored.token, "login", from_login)
+    return Target(where, stored_url=from_login)
+
+
+def server_url(url: str | None = None) -> str:
+    """The URL `resolve_target` picks."""
+    return resolve_target(url).url
 
 
 def _connection_failure(exc: BaseException) -> bool:
@@ -98,47 +192,76 @@ def _single_remote_error(exc: BaseException) -> RemoteError | None:
     return inner if isinstance(inner, RemoteError) else None
 
 
-async def _open(stack: AsyncExitStack, target: str) -> Client:
-    """An MCP client connected to ``target``; `Unreachable` if no MCP server answers there."""
-    import httpx2
+class _Refusals:
+    """The server's last HTTP refusal (status and message), seen by an httpx response hook.
+
+    The SDK reports an HTTP error only as "Server returned an error response"; this
+    tells a 401 (authentication) from the rest.
+    """
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+        self.message: str | None = None
+
+    async def __call__(self, response: Any) -> None:
+        if response.status_code < 400:
+            return
+        self.status = response.status_code
+        try:
+            await response.aread()
+            body = response.json()
+            error = body.get("error")  # agentdeck's {"error": {"message"}} or OAuth's
+            message = error.get("message") if isinstance(error, dict) else None
+            message = message or body.get("error_description") or error
+        except Exception:  # boundary: any body at all; the status is what matters
+            message = None
+        self.message = str(message)[:200] if message else None
+
+
+async def _open(stack: AsyncExitStack, target: Target, refusals: _Refusals) -> Client:
+    """An MCP client connected to ``target``; `Unauthorized` on a 401, `Unreachable` if no
+    MCP server answers there."""
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
     from mcp.shared.exceptions import MCPError
 
-    token = os.environ.get("AGENTDECK_TOKEN")
-    transport: Any = target
-    if token:
-        http = await stack.enter_async_context(
-            httpx2.AsyncClient(
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=httpx2.Timeout(30, read=300),
-            )
-        )
-        transport = streamable_http_client(target, http_client=http)
+    headers = {"Authorization": f"Bearer {target.token}"} if target.token else None
+    http = await stack.enter_async_context(create_mcp_http_client(headers=headers))
+    http.event_hooks = {"response": [refusals]}
+    transport = streamable_http_client(target.url, http_client=http)
     try:
         return await stack.enter_async_context(Client(transport))
     except Exception as exc:
+        if refusals.status == 401:
+            raise Unauthorized(target, refusals.message) from exc
         if _connection_failure(exc):
-            raise Unreachable(target) from exc
+            raise Unreachable(target.url, stored=target.stored_url) from exc
         inner = _innermost(exc)
         reason = inner.error.message if isinstance(inner, MCPError) else repr(inner)
-        raise Unreachable(target, reason) from exc
+        if refusals.status is not None:
+            reason = f"HTTP {refusals.status}: {refusals.message or reason}"
+        raise Unreachable(target.url, reason, target.stored_url) from exc
 
 
 @asynccontextmanager
-async def connect(url: str | None = None) -> AsyncIterator[Remote]:
-    """A `Remote` connected to the server at ``url`` (see `server_url`) for one block."""
-    target = server_url(url)
+async def connect(url: str | None = None, target: Target | None = None) -> AsyncIterator[Remote]:
+    """A `Remote` connected to ``target``, else to the server `resolve_target` picks for
+    ``url``, for one block."""
+    target = target or resolve_target(url)
+    refusals = _Refusals()
     try:
         async with AsyncExitStack() as stack:
-            yield Remote(await _open(stack, target), target)
+            yield Remote(await _open(stack, target, refusals), target, refusals)
     except RemoteError:
         raise
     except Exception as exc:
         if inner := _single_remote_error(exc):
             raise inner from exc
+        if refusals.status == 401:
+            raise Unauthorized(target, refusals.message) from exc
         if _connection_failure(exc):
-            raise Unreachable(target) from exc
+            raise Unreachable(target.url, stored=target.stored_url) from exc
         raise
 
 
@@ -160,17 +283,30 @@ class _Wakeup:
 class Remote:
     """Tools and resources of one connected agentdeck server."""
 
-    def __init__(self, client: Client, url: str) -> None:
+    def __init__(self, client: Client, target: Target, refusals: _Refusals | None = None) -> None:
         self.client = client
-        self.url = url
+        self.target = target
+        self.url = target.url
+        self._refusals = refusals or _Refusals()
+
+    def _refused(self, exc: Exception) -> RemoteError | None:
+        """`Unauthorized` when ``exc`` came from a 401 (e.g. the token was revoked meanwhile)."""
+        if self._refusals.status == 401:
+            return Unauthorized(self.target, self._refusals.message)
+        return None
 
     async def call(self, tool: str, **arguments: Any) -> dict[str, Any]:
         """Call ``tool`` (``None`` arguments left out); its envelope's ``result``.
 
         Raises `ToolFailed` on an error envelope (or an error without one).
         """
+        from mcp.shared.exceptions import MCPError
+
         args = {k: v for k, v in arguments.items() if v is not None}
-        result = await self.client.call_tool(tool, args)
+        try:
+            result = await self.client.call_tool(tool, args)
+        except MCPError as exc:
+            raise self._refused(exc) or ToolFailed("error", exc.error.message) from exc
         envelope = result.structured_content or {}
         if envelope.get("status") == "error" or result.is_error:
             error = envelope.get("error") or {}
@@ -187,11 +323,62 @@ class Remote:
         try:
             result = await self.client.read_resource(uri, cache_mode="bypass")
         except MCPError as exc:
-            raise ToolFailed("not_found", exc.error.message, exc.error.data) from exc
+            if refused := self._refused(exc):
+                raise refused from exc
+            kind = "forbidden" if exc.error.code == FORBIDDEN_CODE else "not_found"
+            raise ToolFailed(kind, exc.error.message, exc.error.data) from exc
         return "".join(c.text for c in result.contents if isinstance(c, TextResourceContents))
 
     async def read_json(self, uri: str) -> Any:
         return json.loads(await self.read_text(uri))
+
+    async def all_tasks(self) -> AsyncIterator[dict[str, Any]]:
+        """Every task's summary, newest first, page after page of ``agent://tasks``."""
+        uri = "agent://tasks"
+        while True:
+            page = await self.read_json(uri)
+            for summary in page.get("tasks") or []:
+                yield summary
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+            uri = f"agent://tasks?cursor={quote(str(cursor), safe='')}"
+
+    async def resolve(self, ref: str) -> str:
+        """The id of the task ``ref`` names: its id, its agent session id, or, as git does,
+        any unique prefix of its id (with or without ``t-``).
+
+        Raises `ToolFailed` (``not_found``, or ``ambiguous_id`` listing the candidates).
+        """
+        ref = ref.strip()
+        try:
+            found = await self.read_json(f"task://{quote(ref, safe='')}/result")
+            return str(found.get("id") or ref)
+        except ToolFailed as exc:
+            if exc.kind != "not_found" or not ref:
+                raise
+        bare = ref.removeprefix("t-")
+        matches = [
+            t async for t in self.all_tasks() if str(t["id"]).removeprefix("t-").startswith(bare)
+        ]
+        if len(matches) == 1:
+            return str(matches[0]["id"])
+        if not matches:
+            raise ToolFailed(
+                "not_found",
+                f"no task with id, id prefix or session id {ref!r} — see `agentdeck tasks`",
+                {"id": ref},
+            )
+        shown = "\n".join(
+            f"  {t['id']}  {t.get('status')}  {t.get('title', '')}" for t in matches[:10]
+        )
+        more = f"\n  … and {len(matches) - 10} more" if len(matches) > 10 else ""
+        raise ToolFailed(
+            AMBIGUOUS,
+            f"task id prefix {ref!r} is ambiguous: {len(matches)} tasks match —"
+            f" give more characters:\n{shown}{more}",
+            {"id": ref, "candidates": [t["id"] for t in matches]},
+        )
 
     async def task(self, ref: str) -> dict[str, Any]:
         """``task://{ref}``: the whole task."""

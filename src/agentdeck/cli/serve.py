@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import anyio
@@ -27,6 +28,16 @@ def serve(
         bool,
         typer.Option("--stdio", help="Speak MCP on stdin/stdout (for clients that launch it)."),
     ] = False,
+    root: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--root",
+            help="A directory tasks may run in (and below); repeat for more. Replaces "
+            "AGENTDECK_ROOTS and roots in config.toml; the first is the default project "
+            "unless default_project is set. Default: the directory you start it in.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve MCP on http://HOST:PORT/mcp (and GET /health), or on stdio."""
     # The server's parts are imported here, not at the top: every other command starts fast.
@@ -44,7 +55,7 @@ def serve(
     )
     install_log_redaction()
     try:
-        settings = load_settings(host=host, port=port)
+        settings = load_settings(host=host, port=port, roots=root or None)
     except ConfigError as exc:
         err.print(f"[red]error:[/] {exc.message}")
         raise typer.Exit(2) from exc

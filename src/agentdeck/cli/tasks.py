@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,6 +12,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from agentdeck.cli.decisions import answer_commands
 from agentdeck.cli.output import (
     EXIT_OK,
     STATUS_STYLES,
@@ -22,13 +25,17 @@ from agentdeck.cli.output import (
     default_title,
     exit_code,
     follow_turn,
+    following,
+    local_log,
     log_printer,
     out,
+    print_table,
+    problems,
     run_client,
     status_text,
     when,
 )
-from agentdeck.cli.remote import Remote, connect
+from agentdeck.cli.remote import ACTIVE, connect
 
 
 def run(
@@ -36,7 +43,10 @@ def run(
     title: Annotated[
         str | None, typer.Option(help="Short title (default: the first line, ≤ 80 chars).")
     ] = None,
-    agent: Annotated[str | None, typer.Option(help="Agent to run (default: claude).")] = None,
+    agent: Annotated[
+        str | None,
+        typer.Option(help="Agent to run: claude, codex, gemini or one from the server's config."),
+    ] = None,
     project: Annotated[
         Path | None,
         typer.Option(
@@ -45,12 +55,46 @@ def run(
         ),
     ] = None,
     model: Annotated[str | None, typer.Option(help="Model for the agent.")] = None,
+    timeout: Annotated[
+        str | None,
+        typer.Option(
+            help="Limit of each agent run: seconds, or 90s, 30m, 2h, 1d (default: the server's).",
+            show_default=False,
+        ),
+    ] = None,
+    max_turns: Annotated[
+        int | None, typer.Option(min=1, help="At most this many model turns per agent run.")
+    ] = None,
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            help="Approvals: bypass (run every tool), ask (edits in the workspace run, anything "
+            "else asks you), rules (--allow rules run, --deny rules are refused, the rest asks). "
+            "Default: the server's.",
+            show_default=False,
+        ),
+    ] = None,
+    allow: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow", help="With --policy rules: a tool rule that runs, e.g. 'Bash(npm test:*)'."
+        ),
+    ] = None,
+    deny: Annotated[
+        list[str] | None,
+        typer.Option("--deny", help="With --policy rules: a tool rule that is refused."),
+    ] = None,
     wait: WaitOption = True,
     url: UrlOption = None,
 ) -> None:
-    """Start a task; follow it live (default) or print its id (--no-wait)."""
+    """Start a task; follow it live (default) or print its id (--no-wait).
+
+    While following, a decision the agent waits on shows the commands that answer it;
+    on a terminal you can also answer it right there.
+    """
     if not instructions.strip():
         raise typer.BadParameter("the instructions are empty", param_hint="INSTRUCTIONS")
+    timeout_seconds = None if timeout is None else parse_duration(timeout, "--timeout")
 
     async def work() -> int:
         async with connect(url) as remote:
@@ -61,6 +105,11 @@ def run(
                 agent=agent,
                 project_path=absolute_project(project),
                 model=model,
+                timeout_seconds=timeout_seconds,
+                max_turns=max_turns,
+                policy=policy,
+                allow_rules=allow or None,
+                deny_rules=deny or None,
             )
             task_id = str(created["task_id"])
             if not wait:
@@ -74,9 +123,24 @@ def run(
                     f"{created.get('project_path')}",
                 )
             )
-            return await follow_turn(remote, task_id, after=0)
+            return await follow_turn(remote, task_id, after=0, prompt=True)
 
     run_client(work)
+
+
+DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
+UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def parse_duration(text: str, option: str) -> float:
+    """Seconds in ``90``, ``90s``, ``30m``, ``2h`` or ``1d``."""
+    match = DURATION.fullmatch(text.strip().lower())
+    if not match or float(match[1]) <= 0:
+        raise typer.BadParameter(
+            f"{text!r} is not a duration: give seconds, or e.g. 90s, 30m, 2h, 1d",
+            param_hint=option,
+        )
+    return float(match[1]) * UNITS[match[2]]
 
 
 def continue_(
@@ -89,9 +153,10 @@ def continue_(
 
     async def work() -> int:
         async with connect(url) as remote:
-            after = await remote.last_seq(task_id) if wait else 0
-            sent = await remote.call("update_task", id=task_id, instructions=instructions)
-            real_id = str(sent.get("task_id") or task_id)
+            ref = await remote.resolve(task_id)
+            after = await remote.last_seq(ref) if wait else 0
+            sent = await remote.call("update_task", id=ref, instructions=instructions)
+            real_id = str(sent.get("task_id") or ref)
             queued = (
                 " (queued behind the running turn)"
                 if sent.get("queued_behind_running_turn")
@@ -100,9 +165,16 @@ def continue_(
             out.print(Text(f"task {real_id}: instructions sent{queued}", style="bold"))
             if not wait:
                 return EXIT_OK
-            return await follow_turn(remote, real_id, after)
+            return await follow_turn(remote, real_id, after, prompt=True)
 
     run_client(work)
+
+
+WIDE_TITLE = 60  # characters of a title --wide shows
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output (JSON).")]
+WideOption = Annotated[
+    bool, typer.Option("--wide", help="More columns (agent, branch, diff); wider than 80.")
+]
 
 
 def tasks(
@@ -113,25 +185,32 @@ def tasks(
         ),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many (newest first).")] = 20,
+    wide: WideOption = False,
+    as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
-    """List tasks, newest first."""
+    """List tasks, newest first: id, status, title, last change, cost."""
     wanted = _statuses(status)
 
     async def work() -> int:
         async with connect(url) as remote:
-            listing = await remote.read_json("agent://tasks")
-            rows = [t for t in listing.get("tasks", []) if not wanted or t["status"] in wanted]
-            rows = rows[:limit]
-            costs = {t["id"]: await _task_cost(remote, t) for t in rows}
+            total = int((await remote.read_json("agent://tasks")).get("count", 0))
+            rows: list[dict[str, Any]] = []
+            async for task in remote.all_tasks():
+                if not wanted or task["status"] in wanted:
+                    rows.append(task)
+                    if len(rows) == limit:
+                        break
+        if as_json:
+            out.print_json(json.dumps(rows))
+            return EXIT_OK
         if not rows:
             hint = "" if wanted else ' — start one with: agentdeck run "…"'
             out.print(f"no tasks{hint}")
             return EXIT_OK
-        out.print(_tasks_table(rows, costs))
-        out.print(
-            Text(f"{len(rows)} shown of {listing.get('count', len(rows))} tasks", style="dim")
-        )
+        print_table(_tasks_table(rows, wide), wide)
+        of = f"{len(rows)} shown of {total} tasks" if not wanted else f"{len(rows)} shown"
+        out.print(Text(of, style="dim"))
         return EXIT_OK
 
     run_client(work)
@@ -148,44 +227,49 @@ def _statuses(option: str | None) -> set[str]:
     return wanted
 
 
-async def _task_cost(remote: Remote, summary: dict[str, Any]) -> Any:
-    """The task's cost: from the list entry when it has one, else from its result."""
-    if "cost_usd" in summary:
-        return summary["cost_usd"]
-    result = await remote.read_json(f"task://{summary['id']}/result")
-    return result.get("cost_usd")
-
-
-def _tasks_table(rows: list[dict[str, Any]], costs: dict[str, Any]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    for name in ("id", "status", "agent"):
-        table.add_column(name, no_wrap=True)
-    table.add_column("title", overflow="ellipsis", no_wrap=True, ratio=1)
-    table.add_column("branch", overflow="ellipsis", no_wrap=True, max_width=32)
-    table.add_column("diff", no_wrap=True)
+def _tasks_table(rows: list[dict[str, Any]], wide: bool) -> Table:
+    """The task table: 80 columns wide unless ``wide``; only the title is ever cut."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    table.add_column("id", no_wrap=True, min_width=max(len(str(t["id"])) for t in rows))
+    table.add_column("status", no_wrap=True, min_width=max(len(t["status"]) for t in rows))
+    if wide:
+        table.add_column("agent", no_wrap=True)
+    # Wrappable (its cells are not): the column that gives way.
+    table.add_column("title", min_width=8, max_width=WIDE_TITLE if wide else None)
+    if wide:
+        table.add_column("branch", no_wrap=True)
+        table.add_column("diff", no_wrap=True)
     table.add_column("updated", no_wrap=True)
-    table.add_column("cost", no_wrap=True, justify="right")
-    for task in rows:
-        table.add_row(
-            task["id"],
-            status_text(task["status"]),
-            task.get("agent") or task.get("tool") or "—",
-            task.get("title") or task.get("description") or "",
-            task.get("branch") or "—",
-            task.get("diff") or "—",
-            ago(task.get("updated_at")),
-            cost(costs.get(task["id"])),
-        )
+    costs = [cost(t.get("cost_usd")) for t in rows]
+    table.add_column("cost", no_wrap=True, justify="right", min_width=max(map(len, costs)))
+    for task, spent in zip(rows, costs, strict=True):
+        cells: list[str | Text] = [task["id"], status_text(task["status"])]
+        if wide:
+            cells.append(task.get("agent") or task.get("tool") or "—")
+        title = task.get("title") or task.get("description") or ""
+        cells.append(Text(title, no_wrap=True, overflow="ellipsis"))
+        if wide:
+            cells += [task.get("branch") or "—", task.get("diff") or "—"]
+        cells += [ago(task.get("updated_at")), spent]
+        table.add_row(*cells)
     return table
 
 
-def show(task_id: TaskId, url: UrlOption = None) -> None:
-    """Show a task: status, session, cost, tokens, result or error, files and commands."""
+def show(task_id: TaskId, as_json: JsonOption = False, url: UrlOption = None) -> None:
+    """Show a task: status, the decision it waits on, agent, policy, branch and worktree,
+    session, cost, tokens, result or error, files and commands."""
 
     async def work() -> int:
         async with connect(url) as remote:
-            task = await remote.task(task_id)
-        _print_fields(_task_rows(task))
+            task = await remote.task(await remote.resolve(task_id))
+            pending: list[dict[str, Any]] = []
+            if task.get("status") in ACTIVE:
+                listing = await remote.read_json("agent://pending")
+                pending = [p for p in listing.get("pending") or [] if p["task_id"] == task["id"]]
+        if as_json:
+            out.print_json(json.dumps({**task, "pending": pending}))
+            return EXIT_OK
+        _print_fields(_task_rows(task, pending))
         return EXIT_OK
 
     run_client(work)
@@ -200,18 +284,29 @@ def _print_fields(rows: list[tuple[str, str | Text]]) -> None:
             out.print(Text(f"{label if i == 0 else '':<{width}}", style="bold") + line)
 
 
-def _task_rows(task: dict[str, Any]) -> list[tuple[str, str | Text]]:
+def _task_rows(task: dict[str, Any], pending: list[dict[str, Any]]) -> list[tuple[str, str | Text]]:
     tokens = task.get("tokens") or {}
+    task_id = str(task.get("id"))
     status = status_text(str(task.get("status")))
     if task.get("queued_instructions"):
         status.append(f" · {task['queued_instructions']} instructions queued")
     model = f" · model {task['model']}" if task.get("model") else ""
     rows: list[tuple[str, str | Text]] = [
-        ("task", f"{task.get('id')}  {task.get('title', '')}"),
+        ("task", f"{task_id}  {task.get('title', '')}"),
         ("status", status),
-        ("agent", f"{task.get('agent')}{model} · {task.get('permission_mode')}"),
-        ("session", task.get("session_id") or "— (the agent has not started)"),
+    ]
+    for i, request in enumerate(pending):
+        decision = Text(f"{request.get('summary') or request.get('tool')}", style="bold magenta")
+        decision.append(f"  (asked {ago(request.get('created_at'))})", style="dim")
+        commands = answer_commands(task_id, request["request_id"] if i else None)
+        decision.append(f"\n{commands}", style="magenta")
+        rows.append(("waiting on you", decision))
+    rows += [
+        ("agent", f"{task.get('agent')}{model}"),
+        ("policy", _policy(task)),
         ("project", str(task.get("project_path"))),
+        *_git_rows(task),
+        ("session", task.get("session_id") or "— (the agent has not started)"),
         ("created", when(task.get("created_at"))),
         ("updated", when(task.get("updated_at"))),
         ("duration", str(task.get("duration_human", "—"))),
@@ -231,8 +326,36 @@ def _task_rows(task: dict[str, Any]) -> list[tuple[str, str | Text]]:
     files = task.get("files_affected") or []
     rows.append(("files", "\n".join(files) if files else "none"))
     rows.append(("commands", _commands(task.get("commands_executed") or [])))
-    rows.append(("logs", f"{task.get('logs_count', 0)} lines: agentdeck logs {task.get('id')}"))
+    rows.append(("logs", f"{task.get('logs_count', 0)} lines: agentdeck logs {task_id}"))
     return rows
+
+
+def _policy(task: dict[str, Any]) -> str:
+    """The task's approval policy, with its rules and the tools allowed for good."""
+    parts = [str(task.get("policy") or "—")]
+    for label, key in (
+        ("allow rules", "allow_rules"),
+        ("deny rules", "deny_rules"),
+        ("always allowed", "always_allow"),
+    ):
+        if task.get(key):
+            parts.append(f"{label}: {', '.join(task[key])}")
+    return " · ".join(parts)
+
+
+def _git_rows(task: dict[str, Any]) -> list[tuple[str, str | Text]]:
+    """Its branch (from which base, diff size, merged) and worktree."""
+    if not task.get("branch"):
+        return [("branch", "none: it works in the project directory itself")]
+    branch = f"{task['branch']} from {task.get('base_branch') or '?'}"
+    branch += (
+        f" · +{task.get('diff_insertions', 0)} -{task.get('diff_deletions', 0)} "
+        f"in {task.get('diff_files', 0)} files"
+    )
+    if task.get("merged_at"):
+        branch += f" · merged {when(task['merged_at'])} ({str(task.get('merge_commit'))[:10]})"
+    worktree = task.get("worktree_path") or "— (none: the branch is used in place or was removed)"
+    return [("branch", branch), ("worktree", str(worktree))]
 
 
 def _commands(commands: list[dict[str, Any]]) -> Text:
@@ -257,14 +380,16 @@ def logs(
     ] = False,
     url: UrlOption = None,
 ) -> None:
-    """Print a task's log."""
+    """Print a task's log, one line per event, each with its local time."""
 
     async def work() -> int:
         async with connect(url) as remote:
+            ref = await remote.resolve(task_id)
             if not follow:
-                out.print(Text(await remote.read_text(f"task://{task_id}/logs")), end="")
+                out.print(Text(local_log(await remote.read_text(f"task://{ref}/logs"))), end="")
                 return EXIT_OK
-            return exit_code(await remote.follow(task_id, log_printer(out)))
+            with following(ref):
+                return exit_code(await remote.follow(ref, log_printer(out)))
 
     run_client(work)
 
@@ -274,7 +399,7 @@ def cancel(task_id: TaskId, url: UrlOption = None) -> None:
 
     async def work() -> int:
         async with connect(url) as remote:
-            result = await remote.call("cancel_task", id=task_id)
+            result = await remote.call("cancel_task", id=await remote.resolve(task_id))
         status = str(result.get("status"))
         out.print(
             Text.assemble(
@@ -293,7 +418,7 @@ def end(task_id: TaskId, url: UrlOption = None) -> None:
 
     async def work() -> int:
         async with connect(url) as remote:
-            result = await remote.call("end_task", id=task_id)
+            result = await remote.call("end_task", id=await remote.resolve(task_id))
         summary = result.get("summary") or {}
         out.print(
             Text.assemble(
@@ -325,7 +450,7 @@ def respond(decision: str) -> Any:
             async with connect(url) as remote:
                 result = await remote.call(
                     "respond_task",
-                    id=task_id,
+                    id=await remote.resolve(task_id),
                     decision=decision,
                     message=message,
                     request_id=request_id,
@@ -348,7 +473,17 @@ def diff(task_id: TaskId, url: UrlOption = None) -> None:
 
     async def work() -> int:
         async with connect(url) as remote:
-            text = await remote.read_text(f"task://{task_id}/diff")
+            ref = await remote.resolve(task_id)
+            text = await remote.read_text(f"task://{ref}/diff")
+            if not text.strip():
+                task = await remote.task(ref)
+        if not text.strip():
+            base = task.get("base_branch") or "its base"
+            problems.print(
+                f"no changes: task {ref}'s branch {task.get('branch')} has no diff "
+                f"against {base} (nor uncommitted work)"
+            )
+            return EXIT_OK
         out.print(Text(text), end="")
         return EXIT_OK
 
@@ -368,7 +503,10 @@ def merge(
     async def work() -> int:
         async with connect(url) as remote:
             result = await remote.call(
-                "merge_task", id=task_id, strategy=strategy, delete_worktree=delete_worktree
+                "merge_task",
+                id=await remote.resolve(task_id),
+                strategy=strategy,
+                delete_worktree=delete_worktree,
             )
         git = result.get("git") or {}
         out.print(

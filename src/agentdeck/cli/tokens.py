@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import anyio
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from agentdeck.cli.output import exit_code_for
+from agentdeck.cli.output import exit_code_for, local_time, print_table
 from agentdeck.errors import AgentdeckError
 
 if TYPE_CHECKING:  # the core is imported when a command runs: the CLI starts fast
@@ -105,25 +106,44 @@ def token_revoke(name: Annotated[str, typer.Argument(help="The token's name.")])
 
 def audit(
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many entries.")] = 50,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Also the client and the arguments; wider than 80.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """The newest mutating tool calls: when, who, tool, task, client, outcome."""
+    """The newest mutating tool calls: when, who, tool, task, outcome (--wide: client and
+    arguments)."""
     entries = _with_core(lambda core: core.audit_entries(limit))
     if as_json:
         out.print_json(json.dumps(entries))
         return
-    table = Table("when", "who", "tool", "task", "client", "outcome", "arguments")
+    if not entries:
+        out.print("no audit entries yet: mutating tool calls are recorded here")
+        return
+    print_table(_audit_table(entries, wide), wide)
+
+
+def _audit_table(entries: list[dict[str, Any]], wide: bool) -> Table:
+    """80 columns wide unless ``wide``; only who (and, wide, the arguments) is ever cut."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    table.add_column("when", no_wrap=True)
+    table.add_column("who", no_wrap=True, overflow="ellipsis", ratio=1, min_width=6)
+    table.add_column("tool", no_wrap=True)
+    table.add_column("task", no_wrap=True)
+    if wide:
+        table.add_column("client", no_wrap=True)
+    table.add_column("outcome", no_wrap=True, min_width=max(len(e["outcome"]) for e in entries))
+    if wide:
+        table.add_column("arguments", overflow="fold", ratio=2)
     for e in entries:
-        table.add_row(
-            e["ts"][:19],
-            e["who"],
-            e["tool"],
-            e["task_id"] or "",
-            e["client"] or "",
-            e["outcome"],
-            json.dumps(e["arguments"])[:80],
-        )
-    out.print(table)
+        cells = [local_time(e["ts"], "%Y-%m-%d %H:%M:%S"), e["who"], e["tool"], e["task_id"] or ""]
+        if wide:
+            cells.append(e["client"] or "")
+        cells.append(e["outcome"])
+        if wide:
+            cells.append(json.dumps(e["arguments"]))
+        table.add_row(*cells)
+    return table
 
 
 # Standalone app (`python -m agentdeck.cli.tokens`); the main app registers the same pieces.
