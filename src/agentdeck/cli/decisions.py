@@ -29,6 +29,7 @@ CHOICES = {
     "no": "deny",
     "deny": "deny",
 }
+INDENT = " " * 9  # under the HH:MM:SS of the event lines above
 SETTLED = frozenset({"waiting", "completed", "failed", "cancelled", "interrupted"})
 """Statuses in which no decision is open any more."""
 
@@ -90,12 +91,8 @@ class Decisions:
             request_id = str(data["request_id"])
             oldest = not self.open
             self.open[request_id] = data
-            self.console.print(
-                Text(
-                    f"  answer: {answer_commands(self.task_id, None if oldest else request_id)}",
-                    style="magenta",
-                )
-            )
+            commands = answer_commands(self.task_id, None if oldest else request_id)
+            self.console.print(Text(f"{INDENT}  answer: {commands}", style="magenta"))
             if self.reader is not None:
                 self._send.send_nowait(request_id)
         elif kind == "log" and data.get("source") == "approvals" and data.get("request_id"):
@@ -109,7 +106,7 @@ class Decisions:
         if scope := self._asking.pop(request_id, None):
             scope.cancel()
             self.console.print()
-            self.console.print(Text("  answered elsewhere", style="dim"))
+            self.console.print(Text(f"{INDENT}  answered elsewhere", style="dim"))
 
     async def answer(self) -> None:
         """Ask the user for each open decision in turn, until the input ends."""
@@ -132,7 +129,7 @@ class Decisions:
         assert self.reader is not None
         tool = request.get("tool", "the tool")
         prompt = (
-            f"  {tool}: [y] allow once · [a] always ({tool}, this task) · [n] deny · "
+            f"{INDENT}  {tool}: [y] allow once · [a] always ({tool}, this task) · [n] deny · "
             "[Enter] later ▸ "
         )
         while True:
@@ -141,14 +138,19 @@ class Decisions:
                 self.reader = None  # the input ended: only the printed commands remain
                 return None
             if not line:
-                self.console.print(Text("  left open: answer with the commands above", style="dim"))
+                self.console.print(
+                    Text(f"{INDENT}  left open: answer with the commands above", style="dim")
+                )
                 return None
             decision = CHOICES.get(line.lower())
             if decision is None:
                 continue
             message = ""
             if decision == "deny":
-                message = await self.reader("  why? (told to the agent; Enter: no reason) ▸ ") or ""
+                message = (
+                    await self.reader(f"{INDENT}  why? (told to the agent; Enter: no reason) ▸ ")
+                    or ""
+                )
             return decision, message
 
     async def _send_answer(self, request_id: str, decision: str, message: str) -> None:
@@ -163,6 +165,6 @@ class Decisions:
         except ToolFailed as exc:
             if exc.kind not in ("invalid_state", "not_found"):
                 raise
-            self.console.print(Text(f"  not sent: {exc.message}", style="dim"))
+            self.console.print(Text(f"{INDENT}  not sent: {exc.message}", style="dim"))
             return
-        self.console.print(Text(f"  {decision} sent", style="magenta"))
+        self.console.print(Text(f"{INDENT}  {decision} sent", style="magenta"))

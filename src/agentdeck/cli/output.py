@@ -95,12 +95,13 @@ class _Following:
 
 @contextmanager
 def following(task_id: str) -> Iterator[None]:
-    """Mark ``task_id`` as followed for the block (Ctrl-C then names it)."""
+    """Mark ``task_id`` as followed for the block (Ctrl-C then names it).
+
+    Kept when the block is cancelled: Ctrl-C cancels it before `run_client` reports.
+    """
     _Following.task_id = task_id
-    try:
-        yield
-    finally:
-        _Following.task_id = None
+    yield
+    _Following.task_id = None
 
 
 def run_client(work: Callable[[], Awaitable[int]]) -> None:

@@ -17,7 +17,7 @@ from agentdeck.errors import ConfigError
 if TYPE_CHECKING:
     from agentdeck.app import Deck
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # paths and URLs stay whole
 
 
 def serve(
