@@ -60,7 +60,7 @@ async def test_diff_and_merge_from_the_cli(settings: Settings, project: Path) ->
         )
         task_id = created["result"]["task_id"]
         await wait_status(client, task_id, {"waiting"})
-        listed = await agentdeck("tasks", "--url", srv.url)
+        listed = await agentdeck("tasks", "--wide", "--url", srv.url)  # branch, diff: --wide
         assert created["result"]["branch"] in listed.stdout and "+1 -0 in 1 files" in listed.stdout
         shown = await agentdeck("diff", task_id, "--url", srv.url)
         assert shown.code == 0 and "+from the agent" in shown.stdout
