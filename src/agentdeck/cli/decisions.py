@@ -96,17 +96,19 @@ class Decisions:
             if self.reader is not None:
                 self._send.send_nowait(request_id)
         elif kind == "log" and data.get("source") == "approvals" and data.get("request_id"):
-            self._settled(str(data["request_id"]))
+            answer = f"answered elsewhere: {data.get('decision')} by {data.get('by')}"
+            self._settled(str(data["request_id"]), answer)
         elif kind == "status" and data.get("to") in SETTLED:
             for request_id in list(self.open):
-                self._settled(request_id)
+                self._settled(request_id, f"no longer asked: the task is {data['to']}")
 
-    def _settled(self, request_id: str) -> None:
+    def _settled(self, request_id: str, why: str) -> None:
+        """The decision is no longer open; a prompt for it closes, saying ``why``."""
         self.open.pop(request_id, None)
         if scope := self._asking.pop(request_id, None):
             scope.cancel()
             self.console.print()
-            self.console.print(Text(f"{INDENT}  answered elsewhere", style="dim"))
+            self.console.print(Text(f"{INDENT}  {why}", style="dim"))
 
     async def answer(self) -> None:
         """Ask the user for each open decision in turn, until the input ends."""

@@ -215,6 +215,7 @@ def stamped(stamp: str, body: Text) -> Text:
 
 LOG_STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\] ")
 LOG_FORMAT = "%Y-%m-%d %H:%M:%S"
+LOG_INDENT = " " * len("[2026-01-01 00:00:00] ")  # a log entry's further lines, under its text
 
 
 def local_log(text: str) -> str:
@@ -227,7 +228,7 @@ def local_log(text: str) -> str:
             utc = datetime.strptime(match[1], LOG_FORMAT).replace(tzinfo=UTC)
             line = f"[{utc.astimezone().strftime(LOG_FORMAT)}] {line[match.end() :]}"
         elif lines:  # a further line of the entry above (the first line may be a header)
-            line = " " * 22 + line
+            line = LOG_INDENT + line
         lines.append(line)
     return "\n".join(lines) + ("\n" if lines else "")
 

@@ -31,6 +31,7 @@ ACTIVE = frozenset({"pending", "in_progress", "input_required"})
 POLL_SECONDS = 0.5
 """How often a follower polls the events (a resource-change notification wakes it sooner)."""
 EVENTS_PAGE = 1_000
+CANDIDATES = 10  # tasks an ambiguous id prefix lists
 AMBIGUOUS = "ambiguous_id"  # the kind of a `ToolFailed` for a task id prefix of several
 FORBIDDEN_CODE = -32003  # the server's JSON-RPC code for a refused resources/read
 
@@ -221,14 +222,19 @@ class _Refusals:
 async def _open(stack: AsyncExitStack, target: Target, refusals: _Refusals) -> Client:
     """An MCP client connected to ``target``; `Unauthorized` on a 401, `Unreachable` if no
     MCP server answers there."""
+    import httpx2
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
-    from mcp.shared._httpx_utils import create_mcp_http_client
     from mcp.shared.exceptions import MCPError
 
     headers = {"Authorization": f"Bearer {target.token}"} if target.token else None
-    http = await stack.enter_async_context(create_mcp_http_client(headers=headers))
-    http.event_hooks = {"response": [refusals]}
+    http = await stack.enter_async_context(
+        httpx2.AsyncClient(  # the SDK's own defaults: a response stream may stay open
+            headers=headers,
+            timeout=httpx2.Timeout(30, read=300),
+            event_hooks={"response": [refusals]},
+        )
+    )
     transport = streamable_http_client(target.url, http_client=http)
     try:
         return await stack.enter_async_context(Client(transport))
@@ -306,7 +312,7 @@ class Remote:
         try:
             result = await self.client.call_tool(tool, args)
         except MCPError as exc:
-            raise self._refused(exc) or ToolFailed("error", exc.error.message) from exc
+            raise self._refused(exc) or ToolFailed("protocol_error", exc.error.message) from exc
         envelope = result.structured_content or {}
         if envelope.get("status") == "error" or result.is_error:
             error = envelope.get("error") or {}
@@ -332,17 +338,22 @@ class Remote:
     async def read_json(self, uri: str) -> Any:
         return json.loads(await self.read_text(uri))
 
-    async def all_tasks(self) -> AsyncIterator[dict[str, Any]]:
-        """Every task's summary, newest first, page after page of ``agent://tasks``."""
+    async def task_pages(self) -> AsyncIterator[dict[str, Any]]:
+        """The pages of ``agent://tasks`` (newest tasks first), one after the other."""
         uri = "agent://tasks"
         while True:
-            page = await self.read_json(uri)
-            for summary in page.get("tasks") or []:
-                yield summary
+            page: dict[str, Any] = await self.read_json(uri)
+            yield page
             cursor = page.get("next_cursor")
             if not cursor:
                 return
             uri = f"agent://tasks?cursor={quote(str(cursor), safe='')}"
+
+    async def all_tasks(self) -> AsyncIterator[dict[str, Any]]:
+        """Every task's summary, newest first."""
+        async for page in self.task_pages():
+            for summary in page.get("tasks") or []:
+                yield summary
 
     async def resolve(self, ref: str) -> str:
         """The id of the task ``ref`` names: its id, its agent session id, or, as git does,
@@ -358,9 +369,12 @@ class Remote:
             if exc.kind != "not_found" or not ref:
                 raise
         bare = ref.removeprefix("t-")
-        matches = [
-            t async for t in self.all_tasks() if str(t["id"]).removeprefix("t-").startswith(bare)
-        ]
+        matches: list[dict[str, Any]] = []
+        async for task in self.all_tasks():
+            if str(task["id"]).removeprefix("t-").startswith(bare):
+                matches.append(task)
+                if len(matches) > CANDIDATES:
+                    break
         if len(matches) == 1:
             return str(matches[0]["id"])
         if not matches:
@@ -370,12 +384,13 @@ class Remote:
                 {"id": ref},
             )
         shown = "\n".join(
-            f"  {t['id']}  {t.get('status')}  {t.get('title', '')}" for t in matches[:10]
+            f"  {t['id']}  {t.get('status')}  {t.get('title', '')}" for t in matches[:CANDIDATES]
         )
-        more = f"\n  … and {len(matches) - 10} more" if len(matches) > 10 else ""
+        count = f"more than {CANDIDATES}" if len(matches) > CANDIDATES else str(len(matches))
+        more = "\n  …" if len(matches) > CANDIDATES else ""
         raise ToolFailed(
             AMBIGUOUS,
-            f"task id prefix {ref!r} is ambiguous: {len(matches)} tasks match —"
+            f"task id prefix {ref!r} is ambiguous: {count} tasks match —"
             f" give more characters:\n{shown}{more}",
             {"id": ref, "candidates": [t["id"] for t in matches]},
         )

@@ -194,13 +194,14 @@ def tasks(
 
     async def work() -> int:
         async with connect(url) as remote:
-            total = int((await remote.read_json("agent://tasks")).get("count", 0))
+            total: int | None = None
             rows: list[dict[str, Any]] = []
-            async for task in remote.all_tasks():
-                if not wanted or task["status"] in wanted:
-                    rows.append(task)
-                    if len(rows) == limit:
-                        break
+            async for page in remote.task_pages():
+                total = int(page.get("count", 0)) if total is None else total
+                rows += [t for t in page.get("tasks") or [] if not wanted or t["status"] in wanted]
+                if len(rows) >= limit:
+                    break
+            rows = rows[:limit]
         if as_json:
             out.print_json(json.dumps(rows))
             return EXIT_OK
@@ -475,9 +476,8 @@ def diff(task_id: TaskId, url: UrlOption = None) -> None:
         async with connect(url) as remote:
             ref = await remote.resolve(task_id)
             text = await remote.read_text(f"task://{ref}/diff")
-            if not text.strip():
-                task = await remote.task(ref)
-        if not text.strip():
+            task = None if text.strip() else await remote.task(ref)
+        if task is not None:  # an empty diff says so, on stderr: a pipe gets nothing
             base = task.get("base_branch") or "its base"
             problems.print(
                 f"no changes: task {ref}'s branch {task.get('branch')} has no diff "

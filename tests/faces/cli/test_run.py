@@ -171,7 +171,7 @@ async def test_a_prompt_closes_when_answered_elsewhere(
             await srv.deck.core.respond(Respond(id=task_id, decision="allow"), by="phone")
     ran = results[0]
     assert ran.exit_code == 0, ran.output
-    assert "answered elsewhere" in ran.stdout and "✓ waiting" in ran.stdout
+    assert "answered elsewhere: allow by phone" in ran.stdout and "✓ waiting" in ran.stdout
 
 
 async def test_show_has_the_decision_policy_branch_and_worktree(
