@@ -1,12 +1,13 @@
 """Stop an agent and every process it started.
 
-A process belongs to a turn if it descends from the agent, shares its process group,
-or carries the turn's marker in its environment (agentdeck sets one for every agent;
-it survives ``setsid`` and re-parenting, which agents' shell tools do).
-
-Finding marked processes means looking at every process on the machine; given the
-time the turn began (``since``), only processes created after it have their
-environment read, so the cost at a turn's end stays small on a busy machine.
+Where the machine offers cgroups (`agentdeck.cgroup`), a task's processes are the
+members of its cgroup: exact, whatever they did, and read without a scan. Elsewhere a
+process belongs to a turn if it descends from the agent, shares its process group, or
+carries the turn's marker in its environment (agentdeck sets one for every agent; it
+survives ``setsid`` and re-parenting, which agents' shell tools do, but not a daemon
+that empties its environment). Finding marked processes means looking at every
+process on the machine; given the time the turn began (``since``), only processes
+created after it have their environment read.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import time
 import anyio
 import psutil
 
+from agentdeck import cgroup
+
 MARKER_VAR = "AGENTDECK_TASK_ID"
 POLL = 0.01  # seconds between checks while waiting for processes to end
 CLOCK_SLACK = 1.0  # seconds: process start times are kept at clock-tick resolution
@@ -28,6 +31,12 @@ def _members(
     root_pid: int | None, pgid: int | None, marker: str | None, since: float | None = None
 ) -> list[psutil.Process]:
     found: dict[int, psutil.Process] = {}
+    tracked = cgroup.members(marker) if marker else None
+    for pid in tracked or ():
+        with contextlib.suppress(psutil.Error):
+            found[pid] = psutil.Process(pid)
+    if tracked is not None and since is not None:
+        pgid = marker = None  # the cgroup holds the whole turn: nothing to search for
     if root_pid is not None:
         try:
             root = psutil.Process(root_pid)
@@ -78,21 +87,25 @@ async def kill_tree(
     """SIGTERM the tree, group and marked processes; SIGKILL what is left after ``grace``.
 
     ``since``: when the turn began (``time.time()``); processes created earlier are not
-    looked at (a turn's own group and marked processes are all younger than it)."""
+    looked at (a turn's own group and marked processes are all younger than it). With
+    no ``since`` (recovery after a crash) the machine is searched even when a cgroup
+    tracks the task: processes of an older agentdeck may sit outside it."""
     with anyio.CancelScope(shield=True):
         procs = await anyio.to_thread.run_sync(_members, root_pid, pgid, marker, since)
-        if not procs:
-            return
-        for sig in (signal.SIGTERM, signal.SIGKILL):
+        if procs:
             for proc in procs:
                 with contextlib.suppress(psutil.Error):
-                    proc.send_signal(sig)
-            if sig == signal.SIGKILL:
-                break
+                    proc.send_signal(signal.SIGTERM)
             procs = await anyio.to_thread.run_sync(_wait, procs, grace)
-            if not procs:
-                return
-        await anyio.to_thread.run_sync(_wait, procs, grace)
+            for proc in procs:
+                with contextlib.suppress(psutil.Error):
+                    proc.send_signal(signal.SIGKILL)
+        if marker:
+            cgroup.kill(marker)  # what forked meanwhile, in the cgroup
+        if procs:
+            await anyio.to_thread.run_sync(_wait, procs, grace)
+        if marker:
+            cgroup.remove(marker)
 
 
 def _wait(procs: list[psutil.Process], grace: float) -> list[psutil.Process]:

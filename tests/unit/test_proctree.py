@@ -1,4 +1,5 @@
-"""Finding a turn's processes: its tree, its group, and what carries its marker."""
+"""Finding a turn's processes without cgroups: its tree, its group, and what carries its
+marker (tests/unit/test_cgroup.py: with them)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,18 @@ from contextlib import contextmanager
 
 import pytest
 
+from agentdeck import cgroup
 from agentdeck.proctree import MARKER_VAR, alive_members, kill_tree
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True)
+def no_cgroups(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv(cgroup.OFF_VAR, "off")
+    cgroup.base.cache_clear()
+    yield
+    cgroup.base.cache_clear()
 
 
 @contextmanager

@@ -47,9 +47,11 @@ class SessionTransport(SubprocessCLITransport):
         options: ClaudeAgentOptions,
         on_spawn: Callable[[int, list[str]], None],
         marker: str | None,
+        launcher: tuple[str, ...] = (),
     ) -> None:
         super().__init__(prompt=prompt, options=options)
         self._marker = marker
+        self._launcher = launcher
         self.pid: int | None = None
         self.argv: list[str] = []
         self._on_spawn = on_spawn
@@ -58,7 +60,7 @@ class SessionTransport(SubprocessCLITransport):
         command = super()._build_command()
         setsid = shutil.which("setsid")
         self.argv = [setsid, *command] if setsid else command
-        return self.argv
+        return [*self._launcher, *self.argv]
 
     async def connect(self) -> None:
         await super().connect()

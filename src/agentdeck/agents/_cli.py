@@ -185,7 +185,7 @@ async def run_lines(
     """Run ``argv`` to its end, passing each output line on; return its exit code."""
     began = time.time()
     process = await anyio.open_process(
-        argv,
+        [*request.launcher, *argv],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -45,6 +45,7 @@ class TurnRequest:
     resume_session_id: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     approve: Approver | None = None  # None: every tool use runs (policy bypass)
+    launcher: tuple[str, ...] = ()  # put before the agent's argv (agentdeck.cgroup.launcher)
 
 
 @dataclass(frozen=True)

@@ -203,7 +203,11 @@ class ClaudeAgent:
         prompt = _one_prompt(request.instructions)
         # query() configures its own copy; the transport needs the configured one too.
         transport = SessionTransport(
-            prompt, with_can_use_tool(options), on_spawn, request.env.get(MARKER_VAR)
+            prompt,
+            with_can_use_tool(options),
+            on_spawn,
+            request.env.get(MARKER_VAR),
+            request.launcher,
         )
         finished = False
         began = time.time()

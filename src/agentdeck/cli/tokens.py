@@ -23,6 +23,7 @@ T = TypeVar("T")
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
+TOKEN_TIME = "%Y-%m-%d %H:%M"
 token_app = typer.Typer(
     name="token",
     help="Access tokens for HTTP clients (docs/remote-access.md).",
@@ -82,14 +83,21 @@ def token_list(
     if as_json:
         out.print_json(json.dumps([{**t.__dict__, "state": t.state} for t in tokens]))
         return
-    table = Table("name", "scope", "created", "expires", "last used", "state")
+    if not tokens:
+        out.print("no tokens: loopback clients need none until the first one is created")
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    table.add_column("name", overflow="fold")
+    for name in ("scope", "created", "expires", "last used", "state"):
+        table.add_column(name, no_wrap=True)
     for t in tokens:
         table.add_row(
             t.name,
             t.scope,
-            t.created_at[:19],
-            (t.expires_at or "never")[:19],
-            (t.last_used_at or "never")[:19],
+            *(
+                local_time(ts, TOKEN_TIME) if ts else "never"
+                for ts in (t.created_at, t.expires_at, t.last_used_at)
+            ),
             t.state,
         )
     out.print(table)

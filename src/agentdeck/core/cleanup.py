@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Set
 from datetime import timedelta
 
+import anyio
+
+from agentdeck import cgroup
 from agentdeck.core import isolation
 from agentdeck.core.lifecycle import Lifecycle
 from agentdeck.core.requests import Clean
@@ -42,6 +45,7 @@ async def recover(lifecycle: Lifecycle) -> list[str]:
                 "agentdeck stopped while the turn ran; update_task resumes the conversation",
                 [finished],
             )
+    await anyio.to_thread.run_sync(cgroup.sweep)  # also probes for cgroups, once
     return [t.id for t in cut]
 
 

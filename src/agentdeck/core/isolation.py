@@ -13,6 +13,7 @@ from pathlib import Path
 
 import anyio
 
+from agentdeck import cgroup
 from agentdeck.config import ProjectSettings, Settings
 from agentdeck.core import workspace
 from agentdeck.errors import ConfigError, InvalidInput, InvalidTransition, SetupFailed
@@ -186,8 +187,9 @@ async def _run_setup(task: Task, worktree: Path, options: ProjectSettings) -> Ne
     result = None
     with anyio.move_on_after(options.setup_timeout_seconds):
         try:
+            launcher = await anyio.to_thread.run_sync(cgroup.launcher, task.id)
             result = await anyio.run_process(
-                argv, cwd=worktree, env=env, check=False, stderr=subprocess.STDOUT
+                [*launcher, *argv], cwd=worktree, env=env, check=False, stderr=subprocess.STDOUT
             )
         except OSError as exc:
             raise SetupFailed(f"setup command {argv!r} could not start: {exc}") from exc

@@ -12,6 +12,9 @@ import copy
 import logging
 from pathlib import Path
 
+import anyio
+
+from agentdeck import cgroup
 from agentdeck.agents.base import Agent, TurnRequest
 from agentdeck.config import Settings
 from agentdeck.core import isolation
@@ -91,11 +94,16 @@ class Turn:
             permission_mode=agent_mode(task, agent),
             resume_session_id=task.session_id,
             env={MARKER_VAR: task.id},
+            launcher=await anyio.to_thread.run_sync(cgroup.launcher, task.id),
             approve=None
             if task.policy == "bypass"
             else self.decisions.approver(task.id, task.turns),
         )
-        outcome = await self.runner.run(agent, task, request, task.timeout_seconds, control)
+        try:
+            outcome = await self.runner.run(agent, task, request, task.timeout_seconds, control)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await _leave_no_process(task.id)
         await self._settle(task_id, control, outcome, instructions)
 
     async def _prepare(self, task: Task, control: TurnControl) -> bool:
@@ -164,3 +172,11 @@ class Turn:
                     task.turns,
                 )
             ]
+
+
+async def _leave_no_process(task_id: str) -> None:
+    """Stop what the turn left in the task's cgroup (adapters stop their own), and drop it."""
+    left = await anyio.to_thread.run_sync(cgroup.members, task_id)
+    if left:
+        await kill_tree(None, marker=task_id, since=0.0)  # tracked: its members, no scan
+    cgroup.remove(task_id)
