@@ -15,6 +15,7 @@ from agentdeck.config import Settings
 def runner(core_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.setenv("AGENTDECK_HOME", str(core_settings.home))
     monkeypatch.setenv("AGENTDECK_ROOTS", str(core_settings.roots[0]))
+    monkeypatch.setenv("COLUMNS", "80")
     return CliRunner()
 
 
@@ -27,6 +28,9 @@ def test_create_list_revoke(runner: CliRunner, core_settings: Settings) -> None:
 
     listed = runner.invoke(app, ["token", "list", "--json"])
     assert '"phone"' in listed.output and token not in listed.output
+    table = runner.invoke(app, ["token", "list"])
+    assert "phone" in table.stdout and "never" in table.stdout and token not in table.output
+    assert all(len(line) <= 80 for line in table.stdout.splitlines())
 
     again = runner.invoke(app, ["token", "create", "--name", "phone"])
     assert again.exit_code == 2 and "exists" in again.output  # a usage error
