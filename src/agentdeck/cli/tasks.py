@@ -77,12 +77,15 @@ def run(
     allow: Annotated[
         list[str] | None,
         typer.Option(
-            "--allow", help="With --policy rules: a tool rule that runs, e.g. 'Bash(npm test:*)'."
+            "--allow",
+            help="With --policy rules: a tool rule that runs, e.g. 'Bash(npm test:*)'; repeatable.",
         ),
     ] = None,
     deny: Annotated[
         list[str] | None,
-        typer.Option("--deny", help="With --policy rules: a tool rule that is refused."),
+        typer.Option(
+            "--deny", help="With --policy rules: a tool rule that is refused; repeatable."
+        ),
     ] = None,
     wait: WaitOption = True,
     url: UrlOption = None,
