@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
 
-from agentdeck.agents.base import Agent, TurnRequest
+from agentdeck.agents.base import Agent, Approver, TurnRequest
 from agentdeck.bus import Bus, Change
 from agentdeck.model import EventKind, NewEvent, Task, now
 from agentdeck.redact import redact_shapes, redact_value, secret_values
@@ -105,6 +105,36 @@ class _Summary:
                 task.session_id = data["session_id"]
 
 
+class _Stored:
+    """How many of a turn's emitted events are stored, to wait until all so far are."""
+
+    def __init__(self) -> None:
+        self.emitted = 0
+        self.count = 0
+        self._changed = anyio.Event()
+
+    def saved(self, n: int) -> None:
+        self.count += n
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def all_so_far(self) -> None:
+        target = self.emitted
+        while self.count < target:
+            await self._changed.wait()
+
+    def first(self, approve: Approver) -> Approver:
+        """``approve``, once every event emitted before the call is stored."""
+
+        async def after_stored(
+            tool: str, tool_input: dict[str, Any], prompt: str | None
+        ) -> tuple[bool, str]:
+            await self.all_so_far()
+            return await approve(tool, tool_input, prompt)
+
+        return after_stored
+
+
 class TurnRunner:
     """Runs an adapter for a turn, saving the task's summary columns as events arrive."""
 
@@ -127,12 +157,17 @@ class TurnRunner:
         secrets = tuple(secret_values({**os.environ, **request.env}))
 
         finished_sent = False
+        stored = _Stored()
+        if request.approve is not None:
+            # A decision is recorded after the tool call it is about (and all before it).
+            request = replace(request, approve=stored.first(request.approve))
 
         def emit(event: NewEvent) -> None:
             nonlocal finished_sent
             finished_sent = finished_sent or event.kind == EventKind.TURN_FINISHED
             if event.kind == EventKind.TURN_STARTED:
                 event = _instructions_masked(event)
+            stored.emitted += 1
             send.send_nowait(event)
 
         scope = control.scope()
@@ -167,7 +202,7 @@ class TurnRunner:
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(produce)
-            await self._persist(task, receive, summary, secrets)
+            await self._persist(task, receive, summary, secrets, stored)
 
         finished = summary.finished or {}
         success = bool(finished.get("success"))
@@ -184,6 +219,7 @@ class TurnRunner:
         receive: MemoryObjectReceiveStream[NewEvent],
         summary: _Summary,
         secrets: tuple[str, ...] = (),
+        stored: _Stored | None = None,
     ) -> None:
         async with receive:
             while True:
@@ -206,6 +242,8 @@ class TurnRunner:
                 with anyio.CancelScope(shield=True):
                     seq = await self.store.save(task, batch, SUMMARY_COLUMNS)
                 self.bus.publish(Change(task.id, "updated", None, seq))
+                if stored is not None:
+                    stored.saved(len(batch))
 
 
 def _instructions_masked(event: NewEvent) -> NewEvent:

@@ -164,3 +164,22 @@ async def test_secrets_typed_by_the_user_are_masked_where_stored_not_for_the_age
         started = await events_of(core, task.id, "turn_started")
         assert started[0].data["instructions"] == "use *** to log in"
         assert agent.requests[0].instructions == f"use {token} to log in"  # as typed
+
+
+async def test_a_decision_is_recorded_after_the_tool_call_it_is_about(
+    core_settings: Settings,
+) -> None:
+    from agentdeck.agents.testing import Ask
+    from agentdeck.core import Respond
+
+    settings = core_settings.model_copy(update={"approval_policy": "ask"})
+    async with running(settings, FakeAgent(steps=[Ask("Bash", {"command": "make"})])) as core:
+        task = await create(core, "Build", "make it")
+        await task_in(core, task.id, TaskStatus.INPUT_REQUIRED)
+        kinds = [e.kind for e in await events_of(core, task.id)]
+        assert "tool_call" in kinds and "permission_request" in kinds, kinds
+        assert kinds.index("turn_started") < kinds.index("tool_call")
+        assert kinds.index("tool_call") < kinds.index("permission_request"), kinds
+        pending = core.pending().pending[0]
+        await core.respond(Respond(id=task.id, request_id=pending.request_id, decision="allow"))
+        await task_in(core, task.id, TaskStatus.WAITING)
