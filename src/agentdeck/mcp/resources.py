@@ -16,7 +16,7 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.shared.exceptions import MCPError
 from mcp.types import ListResourcesResult, PaginatedRequestParams, Resource
 
-from agentdeck.core import Core, Document, Scope, TaskQuery, authorize
+from agentdeck.core import Core, Document, Scope, TaskQuery, authorize, parse
 from agentdeck.errors import AgentdeckError, Forbidden, InvalidInput, NotFound
 from agentdeck.mcp._sdk import add_request_handler
 from agentdeck.mcp.callers import caller_of
@@ -71,15 +71,21 @@ def install_resources(server: MCPServer, core: Core) -> None:
     async def task_list() -> str:
         return _json(await core.tasks(TaskQuery(limit=PAGE_SIZE)))
 
-    async def task_page(cursor: str | None = None) -> str:
-        return _json(await read(core.tasks, TaskQuery(limit=PAGE_SIZE, cursor=cursor)))
+    async def task_page(cursor: str | None = None, status: str | None = None) -> str:
+        statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
+        try:
+            query = parse(TaskQuery, {"limit": PAGE_SIZE, "cursor": cursor, "statuses": statuses})
+        except InvalidInput as exc:
+            raise ResourceNotFoundError(exc.message) from exc
+        return _json(await read(core.tasks, query))
 
     for uri, name, description in (
         (
             "agent://tasks",
             "tasks",
             f"Tasks, newest first, {PAGE_SIZE} a page: {{count, tasks: [{{id, description, "
-            "status, ...}], next_cursor}}; read agent://tasks?cursor=NEXT_CURSOR for the next.",
+            "status, ...}], next_cursor}}; read agent://tasks?cursor=NEXT_CURSOR for the next, "
+            "agent://tasks?status=waiting,failed for some statuses only.",
         ),
         ("task://list", "task-list", "Same as agent://tasks."),
     ):
@@ -87,9 +93,10 @@ def install_resources(server: MCPServer, core: Core) -> None:
             task_list
         )
         server.resource(
-            uri + "{?cursor}",
+            uri + "{?cursor,status}",
             name=f"{name}-page",
-            description=f"A later page of {uri}: cursor is the previous page's next_cursor.",
+            description=f"A page of {uri}: cursor is the previous page's next_cursor (with the "
+            "same status); status: comma-separated statuses.",
             mime_type="application/json",
         )(task_page)
 

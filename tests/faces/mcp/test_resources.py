@@ -1,0 +1,53 @@
+"""agent://tasks: paged by cursor, filtered by status, compact JSON; bad filters refused."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+from mcp.types import TextResourceContents
+
+from agentdeck.agents.testing import FakeAgent, Hang, echo
+from agentdeck.config import Settings
+from agentdeck.mcp.resources import PAGE_SIZE
+from agentdeck.model import TaskStatus
+from support.core import create, task_in
+from support.mcp import mcp_client
+
+pytestmark = pytest.mark.anyio
+
+
+async def text_of(client: Client, uri: str) -> str:
+    result = await client.read_resource(uri)
+    content = result.contents[0]
+    assert isinstance(content, TextResourceContents)
+    return content.text
+
+
+async def json_of(client: Client, uri: str) -> Any:
+    return json.loads(await text_of(client, uri))
+
+
+async def test_tasks_are_paged_and_filtered(core_settings: Settings) -> None:
+    hang = Hang()
+    agent = FakeAgent(script=lambda r: [hang] if r.instructions == "hang" else echo(r))
+    async with mcp_client(core_settings, agent) as (client, core):
+        hanging = await create(core, "busy", "hang")
+        await task_in(core, hanging.id, TaskStatus.IN_PROGRESS)
+        done = [await create(core, f"t{i}", "hi") for i in range(PAGE_SIZE + 1)]
+        for task in done:
+            await task_in(core, task.id, TaskStatus.WAITING)
+        text = await text_of(client, "agent://tasks")
+        assert ": " not in text[:200] and "\n" not in text  # compact
+        first = json.loads(text)
+        assert first["count"] == PAGE_SIZE + 2 and len(first["tasks"]) == PAGE_SIZE
+        rest = await json_of(client, f"agent://tasks?cursor={first['next_cursor']}")
+        ids = {t["id"] for t in first["tasks"]} | {t["id"] for t in rest["tasks"]}
+        assert len(ids) == PAGE_SIZE + 2 and rest["next_cursor"] is None
+        busy = await json_of(client, "agent://tasks?status=in_progress,pending")
+        assert [t["id"] for t in busy["tasks"]] == [hanging.id] and busy["count"] == 1
+        with pytest.raises(MCPError, match="statuses"):
+            await client.read_resource("agent://tasks?status=nope")
