@@ -16,6 +16,7 @@ from agentdeck.errors import ConfigError
 
 if TYPE_CHECKING:
     from agentdeck.app import Deck
+    from agentdeck.config import Settings
 
 err = Console(stderr=True, soft_wrap=True)  # paths and URLs stay whole
 
@@ -68,12 +69,8 @@ def serve(
         err.print(f"[red]error:[/] {exc.message}")
         raise typer.Exit(2) from exc
     deck = Deck(settings)
-    err.print(
-        f"[bold]agentdeck {__version__}[/] · state {settings.home} · projects under "
-        f"{', '.join(map(str, settings.roots))}"
-    )
-    for url in reachable_urls(settings):
-        err.print(f"  MCP: [cyan]{url}[/]")
+    for line in banner(settings, reachable_urls(settings), auth_configured(settings)):
+        err.print(line, highlight=False)
     uvicorn.run(
         build_app(deck),
         host=settings.host,
@@ -81,6 +78,24 @@ def serve(
         log_level=log_level.lower(),
         lifespan="on",
     )
+
+
+def banner(settings: Settings, urls: list[str], tokens_required: bool) -> list[str]:
+    """What ``serve`` prints before it listens: where, who may call, which projects."""
+    lines = [f"[bold]agentdeck {__version__}[/] · state {settings.home}"]
+    for url in urls:
+        lines.append(f"  MCP:  [cyan]{url}[/]")
+        lines.append(f"  REST: [cyan]{url.removesuffix('/mcp')}/api[/]")
+    if tokens_required:
+        lines.append("  auth: tokens required (Authorization: Bearer …; agentdeck login URL)")
+    else:
+        lines.append(
+            "  auth: open to loopback clients until the first token (agentdeck token create)"
+        )
+    lines.append(f"  projects under: {', '.join(map(str, settings.roots))}")
+    if settings.port != type(settings).model_fields["port"].default and urls:
+        lines.append(f"  for the CLI: export AGENTDECK_URL={urls[0]}")
+    return lines
 
 
 async def _serve_stdio(deck: Deck) -> None:

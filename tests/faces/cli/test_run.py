@@ -256,6 +256,6 @@ def test_serve_root_replaces_the_configured_roots(
     )
     assert result.exit_code == 0, result.output
     assert len(served) == 1
-    assert f"projects under {first}, {second}" in result.stderr
+    assert f"projects under: {first}, {second}" in result.stderr
     missing = CliRunner().invoke(app, ["serve", "--root", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "not an existing directory" in missing.stderr
