@@ -10,6 +10,7 @@ import pytest
 from mcp import Client
 
 from agentdeck.agents import ClaudeAgent
+from agentdeck.cli.doctor import CLAUDE_CREDENTIAL_VARS
 from agentdeck.config import ClaudeSettings, Settings
 from fakes.fake_anthropic import FakeAnthropic
 from support.cli import FAKE_CLI, agentdeck, cli_env, free_port
@@ -174,7 +175,11 @@ async def test_server_not_running_exits_2_with_hint() -> None:
 
 
 async def test_doctor_checks_machine_without_server(tmp_path: Path, project: Path) -> None:
+    no_login = {name: "" for name in CLAUDE_CREDENTIAL_VARS}
     env = {
+        **no_login,
+        "HOME": str(tmp_path / "home"),
+        "CLAUDE_CONFIG_DIR": "",
         "AGENTDECK_HOME": str(tmp_path / "state"),
         "AGENTDECK_ROOTS": str(project),
         "AGENTDECK_PORT": str(free_port()),
@@ -182,10 +187,21 @@ async def test_doctor_checks_machine_without_server(tmp_path: Path, project: Pat
     info = await ClaudeAgent().probe()
     assert info.available and info.version
 
+    # Claude Code is the default agent, and nothing would log it in: doctor says so.
+    unready = await agentdeck("doctor", env=env)
+    assert unready.code == 1, unready.output
+    assert "claude login" in unready.stdout and "Not logged in" in unready.stdout
+    assert "fix claude login:" in unready.stdout and "/login" in unready.stdout
+
+    login = tmp_path / "home" / ".claude" / ".credentials.json"
+    login.parent.mkdir(parents=True)
+    login.write_text("{}")
     doctor = await agentdeck("doctor", env=env)
     assert doctor.code == 0, doctor.output
     assert "agent claude" in doctor.stdout
     assert f"claude {info.version}" in doctor.stdout
+    assert f"a Claude login ({login})" in doctor.stdout
+    assert "git" in doctor.stdout
     assert "0 failures" in doctor.stdout
     assert "is free" in doctor.stdout
 
@@ -200,6 +216,7 @@ async def test_doctor_recognizes_running_agentdeck(fast_settings: Settings, tmp_
     async with serve(fast_settings) as srv:
         port = srv.url.split(":")[2].split("/")[0]
         env = {
+            "ANTHROPIC_API_KEY": "sk-test-key",
             "AGENTDECK_HOME": str(tmp_path / "other-state"),
             "AGENTDECK_ROOTS": str(fast_settings.roots[0]),
             "AGENTDECK_PORT": port,

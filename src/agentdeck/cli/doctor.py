@@ -156,6 +156,57 @@ async def _check_agents(settings: Settings) -> list[Check]:
     return [_agent_check(n, info, n == settings.default_agent) for n, info in agents.items()]
 
 
+CLAUDE_CREDENTIAL_VARS = (
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "CLAUDE_CODE_OAUTH_TOKEN",
+    "CLAUDE_CODE_USE_BEDROCK",
+    "CLAUDE_CODE_USE_VERTEX",
+)
+
+
+def _claude_credentials() -> str | None:
+    """Where Claude Code would find credentials (never their value), or None."""
+    for name in CLAUDE_CREDENTIAL_VARS:
+        if os.environ.get(name):
+            return f"${name}"
+    config = Path(os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude")
+    login = config / ".credentials.json"
+    if login.is_file():
+        return f"a Claude login ({login})"
+    try:
+        settings = json.loads((config / "settings.json").read_text())
+    except (OSError, ValueError):
+        settings = {}
+    if isinstance(settings, dict) and settings.get("apiKeyHelper"):
+        return f"apiKeyHelper in {config / 'settings.json'}"
+    return None
+
+
+def _check_claude_credentials(default: bool) -> Check:
+    found = _claude_credentials()
+    if found:
+        return Check("claude login", "ok", f"credentials from {found}")
+    fix = (
+        "log in once with `claude` (run `/login`), or export ANTHROPIC_API_KEY in the "
+        "server's environment"
+    )
+    problem = "no credentials: Claude Code tasks fail with 'Not logged in'"
+    return Check("claude login", "fail" if default else "warn", problem, fix)
+
+
+def _check_git() -> Check:
+    path = shutil.which("git")
+    if path:
+        return Check("git", "ok", f"{path}: tasks in git projects get a branch and worktree")
+    return Check(
+        "git",
+        "warn",
+        "not found: tasks in git projects run in place, without a branch of their own",
+        "install git (e.g. apt-get install git)",
+    )
+
+
 def _check_setsid() -> Check:
     path = shutil.which("setsid")
     if path:
@@ -190,7 +241,8 @@ async def _doctor_checks() -> list[Check]:
     if settings is not None:
         checks += [_check_roots(settings), await _check_port(settings)]
         checks += await _check_agents(settings)
-    return [*checks, _check_setsid(), _check_user()]
+        checks.append(_check_claude_credentials(settings.default_agent == "claude"))
+    return [*checks, _check_git(), _check_setsid(), _check_user()]
 
 
 def _doctor_table(checks: list[Check]) -> Table:
