@@ -29,6 +29,7 @@ from agentdeck.notify import Notifier
 from agentdeck.web.api import api_app
 
 log = logging.getLogger("agentdeck")
+RESOURCE_METADATA = "/.well-known/oauth-protected-resource/mcp"  # where the SDK points clients
 
 
 class Deck:
@@ -106,9 +107,18 @@ def build_app(deck: Deck) -> Starlette:
         async with deck.running(), deck.mcp.session_manager.run():
             yield
 
+    routes = [Route("/health", health, methods=["GET"])]
+    metadata = core.access.resource_metadata()
+    if metadata is not None:
+        document = JSONResponse(metadata)
+
+        async def resource_metadata(request: Request) -> JSONResponse:
+            return document
+
+        routes.append(Route(RESOURCE_METADATA, resource_metadata, methods=["GET"]))
     return Starlette(
         routes=[
-            Route("/health", health, methods=["GET"]),
+            *routes,
             Mount("/api", app=api_app(core)),
             Mount("/", app=_admission(deck, mcp_app)),
         ],

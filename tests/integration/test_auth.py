@@ -167,6 +167,7 @@ async def test_refused_credentials_get_401_with_metadata(settings: Settings, who
             meta = await http.get(f"{base}/.well-known/oauth-protected-resource/mcp")
         assert meta.status_code == 200
         assert meta.json()["resource"] == srv.url
+        assert "authorization_servers" not in meta.json()  # tokens come from the CLI, not OAuth
 
 
 @pytest.mark.parametrize(

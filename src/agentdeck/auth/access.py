@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from agentdeck.auth.listen import base_url
-from agentdeck.auth.scopes import Caller
+from agentdeck.auth.scopes import SCOPES, Caller
 from agentdeck.auth.tokens import JwtVerifier, StoreTokenVerifier
 from agentdeck.config import Settings
 from agentdeck.redact import scrub
@@ -55,6 +55,19 @@ class Access:
             required_scopes=["read"],
             validate_token_resource=False,  # tokens are not resource-bound; JWT checks `aud`
         )
+
+    def resource_metadata(self) -> dict[str, Any] | None:
+        """The OAuth protected-resource metadata (RFC 9728) when agentdeck's own tokens
+        are the only credential: no authorization server, since none issues them (the
+        SDK's document, naming the JWT issuer, serves when JWT is on)."""
+        if self.settings.auth.jwt.enabled:
+            return None
+        return {
+            "resource": self.resource_url,
+            "scopes_supported": list(SCOPES),
+            "bearer_methods_supported": ["header"],
+            "resource_name": "agentdeck (tokens from `agentdeck token create`)",
+        }
 
     async def loopback_open(self) -> bool:
         """Whether a loopback client may come in without a token (see the module doc)."""
