@@ -110,10 +110,9 @@ def build_app(deck: Deck) -> Starlette:
     routes = [Route("/health", health, methods=["GET"])]
     metadata = core.access.resource_metadata()
     if metadata is not None:
-        document = JSONResponse(metadata)
 
         async def resource_metadata(request: Request) -> JSONResponse:
-            return document
+            return JSONResponse(metadata)
 
         routes.append(Route(RESOURCE_METADATA, resource_metadata, methods=["GET"]))
     return Starlette(
