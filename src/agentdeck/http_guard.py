@@ -109,7 +109,8 @@ def json_error_body(path: str, status: int, message: str) -> dict[str, Any]:
 
 
 class JsonErrors:
-    """Rewrite a non-JSON error response (status >= 400) as a JSON one; pass the rest."""
+    """Rewrite an error response (status >= 400) that is not JSON, or on ``/mcp`` not
+    JSON-RPC (the SDK's OAuth ``invalid_token`` body, say), as one; pass the rest."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -118,12 +119,14 @@ class JsonErrors:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        held: Message | None = None  # the start of an error response to rewrite
+        path = scope["path"]
+        held: Message | None = None  # the start of an error response, maybe to rewrite
         body = bytearray()
 
         async def send_json_errors(message: Message) -> None:
             nonlocal held
-            if message["type"] == "http.response.start" and _needs_json(message):
+            start = message["type"] == "http.response.start"
+            if start and int(message["status"]) >= 400 and (not _is_json(message) or _is_mcp(path)):
                 held = message
                 return
             if held is None or message["type"] != "http.response.body":
@@ -132,9 +135,11 @@ class JsonErrors:
             body.extend(message.get("body", b""))
             if message.get("more_body"):
                 return
-            text = body.decode("utf-8", "replace").strip() or "error"
-            status = int(held["status"])
-            payload = json.dumps(json_error_body(scope["path"], status, text)).encode()
+            payload = _rewritten(path, int(held["status"]), bytes(body), _is_json(held))
+            if payload is None:  # already right
+                await send(held)
+                await send({"type": "http.response.body", "body": bytes(body)})
+                return
             headers = [
                 (k, v)
                 for k, v in held.get("headers", [])
@@ -150,13 +155,35 @@ class JsonErrors:
         await self.app(scope, receive, send_json_errors)
 
 
-def _needs_json(start: Message) -> bool:
-    if int(start["status"]) < 400:
-        return False
+def _is_mcp(path: str) -> bool:
+    return path == "/mcp" or path.startswith("/mcp/")
+
+
+def _is_json(start: Message) -> bool:
     for name, value in start.get("headers", []):
         if name.lower() == b"content-type":
-            return b"json" not in value.lower()
-    return True
+            return b"json" in value.lower()
+    return False
+
+
+def _rewritten(path: str, status: int, body: bytes, is_json: bool) -> bytes | None:
+    """The JSON error body to send instead of ``body``; None when ``body`` is right."""
+    if not is_json:
+        text = body.decode("utf-8", "replace").strip() or "error"
+        return json.dumps(json_error_body(path, status, text)).encode()
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        return json.dumps(json_error_body(path, status, "error")).encode()
+    if "jsonrpc" in document:
+        return None
+    # An OAuth error (RFC 6750): its fields kept as the JSON-RPC error's data.
+    message = str(document.get("error_description") or document.get("error") or "error")
+    wrapped = json_error_body(path, status, message)
+    wrapped["error"]["data"].update(document)
+    return json.dumps(wrapped).encode()
 
 
 class HostGuard:

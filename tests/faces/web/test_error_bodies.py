@@ -35,12 +35,13 @@ def rest_error(response: httpx2.Response, status: int, kind: str) -> str:
     return str(error["message"])
 
 
-def rpc_error(response: httpx2.Response, status: int) -> str:
+def rpc_error(response: httpx2.Response, status: int, data: bool = False) -> str:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
     body = response.json()
     assert body["jsonrpc"] == "2.0" and body["id"] is None
-    assert body["error"]["code"] == -32600 and body["error"]["data"] == {"http_status": status}
+    assert body["error"]["code"] == -32600 and body["error"]["data"]["http_status"] == status
+    assert data or body["error"]["data"] == {"http_status": status}
     return str(body["error"]["message"])
 
 
@@ -71,3 +72,13 @@ async def test_rate_limit_is_json_with_retry_after(core_settings: Settings) -> N
         refused = await client.get("/nope")
         rest_error(refused, 429, "rate_limited")
         assert int(refused.headers["retry-after"]) >= 1
+
+
+async def test_an_unauthorized_mcp_request_gets_a_json_rpc_error(core_settings: Settings) -> None:
+    async with http(core_settings) as client:
+        # Not a loopback client (relayed), so a token is needed; the SDK's OAuth body
+        # ({"error": "invalid_token", ...}) is kept as the JSON-RPC error's data.
+        refused = await client.post("/mcp", json={}, headers={"X-Forwarded-For": "203.0.113.9"})
+        assert "Authentication required" in rpc_error(refused, 401, data=True)
+        assert refused.json()["error"]["data"]["error"] == "invalid_token"
+        assert refused.headers["www-authenticate"].startswith("Bearer ")
