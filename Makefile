@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: run test test-fast lint soak
+.PHONY: run test test-fast lint soak bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test-fast: $(STAMP)
 # The reliability suites (crash, fault, fuzz) at full size; make test runs them small.
 soak: $(STAMP) $(NODE_STAMP)
 	AGENTDECK_SOAK=1 $(BIN)/python -m pytest -m reliability -p no:cacheprovider
+
+# Every figure of docs/performance.md against its target and baseline (minutes; see --only).
+bench: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python -m benchmarks --size full
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -16,6 +16,10 @@
 Prints figures, asserts nothing.
 
     .venv/bin/python benchmarks/bench_events.py [N=100000] [TASKS=20] [--profile out.prof]
+
+``python -m benchmarks --only ingest`` runs (1) through `run` instead, interleaved with
+its ``Store.append`` baseline over a few rounds, plus 10 streams at once, and prints
+issue 11's rows (one stream's events/s and CPU per event, 10 streams' total).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -42,11 +46,14 @@ from agentdeck.core.runner import MAX_BATCH, SUMMARY_COLUMNS
 from agentdeck.model import EventKind, NewEvent, TaskStatus
 from agentdeck.store import SqliteStore
 
+if TYPE_CHECKING:
+    from benchmarks.harness import Row
+
 FAKE_CLI = Path(__file__).resolve().parent.parent / "tests" / "fakes" / "fake_claude_cli.py"
 WINDOW = 10_000
 
 
-def make_settings(base: Path, name: str) -> Settings:
+def make_settings(base: Path, name: str, **overrides: Any) -> Settings:
     project = base / "project"
     project.mkdir(exist_ok=True)
     env = {
@@ -56,7 +63,7 @@ def make_settings(base: Path, name: str) -> Settings:
         "AGENTDECK_CLAUDE_CLI_PATH": str(FAKE_CLI),
         "AGENTDECK_CLAUDE_MODEL": "claude-sonnet-4-5",
     }
-    return load_settings(env=env)
+    return load_settings(env=env, **overrides)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -108,7 +115,7 @@ async def events_of(core: Core, task_id: str) -> list[EventItem]:
         after = page.last_seq
 
 
-async def full_path(settings: Settings, n: int) -> dict[str, Any]:
+async def full_path(settings: Settings, n: int, window: int = WINDOW) -> dict[str, Any]:
     marks: list[tuple[float, int]] = []
     async with Deck(settings).running() as deck:
         # A benchmark may reach inside: the store time is the publish itself, which a
@@ -158,20 +165,22 @@ async def full_path(settings: Settings, n: int) -> dict[str, Any]:
         "cpu": cpu,
         "messages": messages,
         "total": total,
-        "first_10k": rates.rate(0, WINDOW),
+        "first_10k": rates.rate(0, window),
         "all": rates.rate(0, n),
-        "last_10k": rates.rate(n - WINDOW, n),
+        "last_10k": rates.rate(n - window, n),
         "sizes": sizes,
         "made": {
-            "first_10k": made_rate(0, WINDOW),
+            "first_10k": made_rate(0, window),
             "all": made_rate(0, n),
-            "last_10k": made_rate(n - WINDOW, n),
+            "last_10k": made_rate(n - window, n),
         },
         "lag": lag,
     }
 
 
-async def baseline(settings: Settings, n: int, sizes: list[int], save: bool) -> dict[str, float]:
+async def baseline(
+    settings: Settings, n: int, sizes: list[int], save: bool, window: int = WINDOW
+) -> dict[str, float]:
     """SqliteStore.append (or .save with the runner's columns) of n pre-built events,
     in transactions of ``sizes`` (then of MAX_BATCH once they run out)."""
     store = SqliteStore(settings.db_path)
@@ -198,7 +207,7 @@ async def baseline(settings: Settings, n: int, sizes: list[int], save: bool) -> 
         assert row is not None
         done_at: list[float] = []
         pos = 0
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for size in plan:
             batch = events[pos : pos + size]
             if save:
@@ -214,9 +223,10 @@ async def baseline(settings: Settings, n: int, sizes: list[int], save: bool) -> 
 
         total = done_at[-1] - start
         return {
-            "first_10k": WINDOW / (at(WINDOW) - start),
+            "first_10k": window / (at(window) - start),
             "all": n / total,
-            "last_10k": WINDOW / (at(n) - at(n - WINDOW)),
+            "last_10k": window / (at(n) - at(n - window)),
+            "cpu": time.process_time() - cpu,
         }
     finally:
         store.close()
@@ -327,6 +337,112 @@ async def main(n: int, tasks: int, profile: str | None) -> None:
         ms = [v * 1000 for v in values]
         print(f"    {name:44} {pct(ms, 0.5):>8.1f} {pct(ms, 0.9):>8.1f} {max(ms):>8.1f}")
     print()
+
+
+# -- python -m benchmarks: the rows of issue 11 -------------------------------------------
+
+NAME = "ingest"
+SIZES: dict[str, dict[str, int]] = {
+    "tiny": {"n": 4_000, "window": 2_000, "streams": 10, "rounds": 1},
+    "full": {"n": 100_000, "window": WINDOW, "streams": 10, "rounds": 3},
+}
+
+
+async def streams(settings: Settings, n: int, k: int) -> dict[str, float]:
+    """``k`` turns at once, each printing n/k lines: total events stored per second, from
+    the first stream event stored to the last (and the CPU of this process per event)."""
+    marks: list[tuple[float, str, int]] = []
+    each = n // k
+    async with Deck(settings).running() as deck:
+        bus = deck.core._bus
+        publish = bus.publish
+
+        def recording(change: Change) -> None:
+            marks.append((time.perf_counter(), change.task_id, change.last_seq))
+            publish(change)
+
+        bus.publish = recording  # type: ignore[method-assign]
+        cpu = time.process_time()
+        tasks = [
+            await deck.core.create(CreateTask(title=f"Stream {i}", instructions=f"EMIT {each}"))
+            for i in range(k)
+        ]
+        for task in tasks:
+            await settled(deck.core, task.id, TaskStatus.WAITING, TaskStatus.FAILED)
+        cpu = time.process_time() - cpu
+        reader = SqliteStore(settings.db_path)
+        firsts: list[float] = []
+        lasts: list[float] = []
+        try:
+            for task in tasks:
+                done = await deck.core.get(task.id)
+                if done.status != TaskStatus.WAITING:
+                    raise RuntimeError(f"stream task {done.status}: {done.error}")
+                stream = await reader.events(task.id, kinds=[EventKind.SESSION])
+                rates = Rates(
+                    [(t, s) for t, tid, s in marks if tid == task.id and s], stream[0].seq
+                )
+                firsts.append(rates.at(1))
+                lasts.append(rates.at(each))
+        finally:
+            reader.close()
+    return {"all": k * each / (max(lasts) - min(firsts)), "cpu": cpu / (k * each)}
+
+
+async def run(size: str) -> list[Row]:
+    from benchmarks.harness import Row, isolated_env, p50
+
+    sz = SIZES[size]
+    n, window, k = sz["n"], sz["window"], sz["streams"]
+    one: list[dict[str, Any]] = []
+    append: list[dict[str, float]] = []
+    many: list[dict[str, float]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-events-") as tmp:
+        base = Path(tmp)
+        with isolated_env(base / "home"):
+            for r in range(sz["rounds"]):  # interleaved: full path, Store.append, 10 streams
+                full = await full_path(make_settings(base, f"full-{r}"), n, window)
+                if full["status"] != str(TaskStatus.WAITING):
+                    raise RuntimeError(
+                        f"the full-path turn ended {full['status']}: {full['error']}"
+                    )
+                one.append(full)
+                append.append(
+                    await baseline(
+                        make_settings(base, f"append-{r}"), n, full["sizes"], False, window
+                    )
+                )
+                many.append(await streams(make_settings(base, f"streams-{r}", max_running=k), n, k))
+    one_rate = p50([f["all"] for f in one])
+    one_cpu = p50([f["cpu"] / n * 1e6 for f in one])
+    many_rate = p50([m["all"] for m in many])
+    return [
+        Row(
+            f"ingest, one stream of {n:,}: events stored/s (vs Store.append)",
+            "≥ 20,000/s",
+            one_rate,
+            unit="ev/s",
+            baseline=p50([a["all"] for a in append]),
+            met=one_rate >= 20_000,
+        ),
+        Row(
+            "ingest CPU per event, one stream (vs Store.append)",
+            "≤ 40 µs",
+            one_cpu,
+            unit="µs",
+            baseline=p50([a["cpu"] / n * 1e6 for a in append]),
+            met=one_cpu <= 40,
+        ),
+        Row(
+            f"ingest, {k} streams at once: total events/s (vs one stream)",
+            "≥ 0.8× one stream",
+            many_rate,
+            unit="ev/s",
+            baseline=one_rate,
+            met=many_rate >= 0.8 * one_rate,
+            note=f"CPU {p50([m['cpu'] for m in many]) * 1e6:.1f} µs/event",
+        ),
+    ]
 
 
 if __name__ == "__main__":

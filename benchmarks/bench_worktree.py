@@ -12,15 +12,20 @@ from __future__ import annotations
 import argparse
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
 from agentdeck.config import load_settings
 from agentdeck.core import isolation, workspace
 from agentdeck.model import GitBranch, Task, TaskStatus, now
+
+if TYPE_CHECKING:
+    from benchmarks.harness import Row
 
 IDENTITY = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"]
 
@@ -46,12 +51,14 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def main(files: int, runs: int) -> None:
+async def measure(files: int, runs: int) -> tuple[list[float], list[float]]:
+    """Seconds of each bare ``git worktree add`` and of each agentdeck prepare, interleaved."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         started = time.perf_counter()
         repo = make_repo(root, files)
-        print(f"repository: {files} files, built in {time.perf_counter() - started:.1f} s")
+        took = time.perf_counter() - started
+        print(f"repository: {files} files, built in {took:.1f} s", file=sys.stderr)
         settings = load_settings(
             env={"AGENTDECK_HOME": str(root / "home"), "AGENTDECK_ROOTS": str(repo)}
         )
@@ -86,16 +93,41 @@ async def main(files: int, runs: int) -> None:
             await workspace.git(repo, "branch", git.branch, "main")
             await isolation.prepare(settings, task, git)
             ours.append(time.perf_counter() - t0)
-        print(f"{'':28}{'p50 (ms)':>10}{'p90 (ms)':>10}")
-        print(
-            f"{'git worktree add (baseline)':28}{pct(raw, 0.5) * 1e3:>10.0f}"
-            f"{pct(raw, 0.9) * 1e3:>10.0f}"
+    return raw, ours
+
+
+async def main(files: int, runs: int) -> None:
+    raw, ours = await measure(files, runs)
+    print(f"{'':28}{'p50 (ms)':>10}{'p90 (ms)':>10}")
+    print(
+        f"{'git worktree add (baseline)':28}{pct(raw, 0.5) * 1e3:>10.0f}"
+        f"{pct(raw, 0.9) * 1e3:>10.0f}"
+    )
+    print(f"{'agentdeck prepare':28}{pct(ours, 0.5) * 1e3:>10.0f}{pct(ours, 0.9) * 1e3:>10.0f}")
+    print(
+        f"ratio agentdeck / baseline (p50): {statistics.median(ours) / statistics.median(raw):.2f}"
+    )
+
+
+# -- python -m benchmarks ---------------------------------------------------------------
+
+NAME = "worktree"
+SIZES = {"tiny": (200, 2), "full": (10_000, 9)}  # (files, runs)
+
+
+async def run(size: str) -> list[Row]:
+    from benchmarks.harness import Row
+
+    files, runs = SIZES[size]
+    raw, ours = await measure(files, runs)
+    return [
+        Row(
+            f"worktree prepare, {files:,}-file repo (vs git worktree add), p50",
+            "≈ 1× (no target)",
+            statistics.median(ours) * 1e3,
+            baseline=statistics.median(raw) * 1e3,
         )
-        print(f"{'agentdeck prepare':28}{pct(ours, 0.5) * 1e3:>10.0f}{pct(ours, 0.9) * 1e3:>10.0f}")
-        print(
-            "ratio agentdeck / baseline (p50): "
-            f"{statistics.median(ours) / statistics.median(raw):.2f}"
-        )
+    ]
 
 
 if __name__ == "__main__":
