@@ -15,8 +15,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# Tasks run under ROOT (default: your home directory), never in this checkout unless asked
+# (make run ROOT=.).
+ROOT ?= $(HOME)
 run: $(STAMP)
-	$(BIN)/agentdeck serve
+	$(BIN)/agentdeck serve --root $(ROOT)
 
 # The agent CLIs and the MCP Inspector the tests run, pinned in package-lock.json.
 $(NODE_STAMP): package.json package-lock.json
