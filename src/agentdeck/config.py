@@ -213,9 +213,9 @@ class HttpConfig(BaseModel):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     rate_limit_requests: int = Field(default=3000, ge=0, description="Per window; 0: off.")
     rate_limit_window_seconds: float = Field(default=60.0, gt=0)
-    max_sessions: int | None = Field(default=256, ge=1, description="Concurrent MCP sessions.")
+    max_sessions: int | None = Field(default=1000, ge=1, description="Concurrent MCP sessions.")
     max_sessions_per_caller: int = Field(
-        default=128, ge=1, description="Open MCP sessions per token (loopback clients: one caller)."
+        default=500, ge=1, description="Open MCP sessions per token (loopback clients: one caller)."
     )
     session_idle_seconds: float = Field(
         default=600.0,

@@ -5,7 +5,8 @@
    router) is rewritten as JSON (``/mcp``: a JSON-RPC error), status and headers kept.
 2. Host / Origin (DNS rebinding): the SDK's `TransportSecuritySettings` check, on every
    path (the SDK applies it to ``/mcp`` too). Default hosts: loopback names with the port.
-3. Rate limit per token (per client address without one) → 429 with ``Retry-After``.
+3. Rate limit per token (per client address without one) → 429 with ``Retry-After``;
+   direct loopback clients are this machine's own programs, and are not limited.
 4. Body limit on the bytes actually received (chunked too) → 413.
 5. `LoopbackGate`: while no token exists, vouch for loopback clients (see agentdeck.auth).
 """
@@ -237,7 +238,7 @@ class RateLimit:
                 del self._buckets[key]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and not _direct_loopback(scope):
             wait = self.take(self._key(scope))
             if wait:
                 response = PlainTextResponse(

@@ -116,7 +116,8 @@ async def test_oversized_chunked_body_is_refused(settings: Settings) -> None:
 
 async def test_rate_limit_then_recovery(settings: Settings) -> None:
     limited = _with_http(settings, rate_limit_requests=5, rate_limit_window_seconds=1.0)
-    async with serve(limited) as srv, httpx2.AsyncClient(timeout=10) as http:
+    relayed = {"X-Forwarded-For": "203.0.113.9"}  # a remote client, through a tunnel
+    async with serve(limited) as srv, httpx2.AsyncClient(timeout=10, headers=relayed) as http:
         health = srv.url.removesuffix("/mcp") + "/health"
         statuses = [(await http.get(health)).status_code for _ in range(8)]
         assert statuses[:5] == [200] * 5 and 429 in statuses
@@ -126,6 +127,9 @@ async def test_rate_limit_then_recovery(settings: Settings) -> None:
         # Another caller (a token) has its own bucket.
         other = await http.get(health, headers={"Authorization": "Bearer adk_other"})
         assert other.status_code == 200
+        # This machine's own programs (direct loopback clients) are not limited.
+        async with httpx2.AsyncClient(timeout=10) as local:
+            assert [(await local.get(health)).status_code for _ in range(8)] == [200] * 8
 
         with anyio.fail_after(10):  # recovers once the bucket refills
             while (await http.get(health)).status_code == 429:

@@ -51,6 +51,7 @@ class SessionAdmission:
         self.max_sessions = max_sessions
         self.per_caller = per_caller
         self._sessions: dict[str, _Session] = {}
+        self._opening: dict[str, int] = {}  # per caller: admitted, session id not yet seen
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not _handshake_era(scope):
@@ -81,6 +82,16 @@ class SessionAdmission:
         if not await self._make_room(caller):
             await _refuse(send, self._refusal(caller))
             return
+        self._opening[caller] = self._opening.get(caller, 0) + 1  # its slot, held meanwhile
+        holding = True
+
+        def release() -> None:
+            nonlocal holding
+            if holding:
+                holding = False
+                self._opening[caller] -= 1
+                if not self._opening[caller]:
+                    del self._opening[caller]
 
         async def remember(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -88,9 +99,13 @@ class SessionAdmission:
                     if name.lower() == SESSION_HEADER:
                         now = time.monotonic()
                         self._sessions[value.decode("latin-1")] = _Session(caller, now, now)
+                release()  # counted as a session from now on, or refused
             await send(message)
 
-        await self.app(scope, receive, remember)
+        try:
+            await self.app(scope, receive, remember)
+        finally:
+            release()
 
     async def _make_room(self, caller: str) -> bool:
         """Whether a new session may open for ``caller``, ending its oldest idle one if
@@ -99,8 +114,9 @@ class SessionAdmission:
         for gone in set(self._sessions) - open_ids:
             del self._sessions[gone]
         mine = [s for s in self._sessions.items() if s[1].caller == caller]
-        full = self.max_sessions is not None and len(open_ids) >= self.max_sessions
-        if len(mine) < self.per_caller and not full:
+        opening = sum(self._opening.values())
+        full = self.max_sessions is not None and len(open_ids) + opening >= self.max_sessions
+        if len(mine) + self._opening.get(caller, 0) < self.per_caller and not full:
             return True
         idle = sorted((s.last_active, sid) for sid, s in mine if s.in_flight == 0)
         if not idle:
