@@ -142,6 +142,64 @@ _MIGRATIONS: dict[int, str] = {
                 WHERE path IS NOT NULL ORDER BY first LIMIT 1000)), '[]');
     CREATE INDEX events_tools ON events(task_id, seq) WHERE kind IN ('tool_call', 'tool_result');
     """,
+    6: """
+    CREATE TABLE task_totals (
+        status TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        tasks INTEGER NOT NULL,
+        ended INTEGER NOT NULL,
+        duration_sum REAL NOT NULL,
+        events INTEGER NOT NULL,
+        log_events INTEGER NOT NULL,
+        cost REAL NOT NULL,
+        PRIMARY KEY (status, agent)
+    ) WITHOUT ROWID;
+    INSERT INTO task_totals
+        SELECT status, agent, COUNT(*), COUNT(ended_at),
+               SUM(COALESCE((julianday(ended_at) - julianday(created_at)) * 86400.0, 0)),
+               SUM(last_seq), SUM(log_events), SUM(cost_usd)
+        FROM tasks GROUP BY status, agent;
+    CREATE TRIGGER task_totals_insert AFTER INSERT ON tasks BEGIN
+        INSERT INTO task_totals
+        VALUES (new.status, new.agent, 1, new.ended_at IS NOT NULL, COALESCE(
+                (julianday(new.ended_at) - julianday(new.created_at)) * 86400.0, 0),
+                new.last_seq, new.log_events, new.cost_usd)
+        ON CONFLICT (status, agent) DO UPDATE SET
+            tasks = tasks + 1, ended = ended + excluded.ended,
+            duration_sum = duration_sum + excluded.duration_sum,
+            events = events + excluded.events, log_events = log_events + excluded.log_events,
+            cost = cost + excluded.cost;
+    END;
+    CREATE TRIGGER task_totals_delete AFTER DELETE ON tasks BEGIN
+        UPDATE task_totals SET
+            tasks = tasks - 1, ended = ended - (old.ended_at IS NOT NULL),
+            duration_sum = duration_sum - COALESCE(
+                (julianday(old.ended_at) - julianday(old.created_at)) * 86400.0, 0),
+            events = events - old.last_seq, log_events = log_events - old.log_events,
+            cost = cost - old.cost_usd
+        WHERE status = old.status AND agent = old.agent;
+    END;
+    CREATE TRIGGER task_totals_update
+    AFTER UPDATE OF status, agent, created_at, ended_at, last_seq, log_events, cost_usd ON tasks
+    BEGIN
+        UPDATE task_totals SET
+            tasks = tasks - 1, ended = ended - (old.ended_at IS NOT NULL),
+            duration_sum = duration_sum - COALESCE(
+                (julianday(old.ended_at) - julianday(old.created_at)) * 86400.0, 0),
+            events = events - old.last_seq, log_events = log_events - old.log_events,
+            cost = cost - old.cost_usd
+        WHERE status = old.status AND agent = old.agent;
+        INSERT INTO task_totals
+        VALUES (new.status, new.agent, 1, new.ended_at IS NOT NULL, COALESCE(
+                (julianday(new.ended_at) - julianday(new.created_at)) * 86400.0, 0),
+                new.last_seq, new.log_events, new.cost_usd)
+        ON CONFLICT (status, agent) DO UPDATE SET
+            tasks = tasks + 1, ended = ended + excluded.ended,
+            duration_sum = duration_sum + excluded.duration_sum,
+            events = events + excluded.events, log_events = log_events + excluded.log_events,
+            cost = cost + excluded.cost;
+    END;
+    """,
 }
 
 SCHEMA_VERSION = max(_MIGRATIONS)
@@ -557,28 +615,31 @@ def _list_tasks(
 
 
 def _count_by_status(db: sqlite3.Connection) -> dict[str, int]:
-    rows = db.execute("SELECT status, COUNT(*) FROM tasks GROUP BY status")
+    rows = db.execute("SELECT status, SUM(tasks) FROM task_totals GROUP BY 1 HAVING SUM(tasks) > 0")
     return {r[0]: r[1] for r in rows}
 
 
 def _statistics(db: sqlite3.Connection) -> dict[str, Any]:
-    by_status = {r[0]: r[1] for r in db.execute("SELECT status, COUNT(*) FROM tasks GROUP BY 1")}
-    by_agent = {r[0]: r[1] for r in db.execute("SELECT agent, COUNT(*) FROM tasks GROUP BY 1")}
-    mean = db.execute(
-        "SELECT AVG((julianday(ended_at) - julianday(created_at)) * 86400.0) FROM tasks"
-        " WHERE ended_at IS NOT NULL"
-    ).fetchone()[0]
+    """From `task_totals`, kept by triggers: O(statuses × agents), not O(tasks)."""
+    by_status = _count_by_status(db)
+    by_agent = {
+        r[0]: r[1]
+        for r in db.execute(
+            "SELECT agent, SUM(tasks) FROM task_totals GROUP BY 1 HAVING SUM(tasks) > 0"
+        )
+    }
     totals = db.execute(
-        "SELECT COALESCE(SUM(last_seq), 0), COALESCE(SUM(log_events), 0),"
-        " COALESCE(SUM(cost_usd), 0) FROM tasks"
+        "SELECT COALESCE(SUM(ended), 0), COALESCE(SUM(duration_sum), 0), COALESCE(SUM(events), 0),"
+        " COALESCE(SUM(log_events), 0), COALESCE(SUM(cost), 0) FROM task_totals"
     ).fetchone()
+    ended = int(totals[0])
     return {
         "by_status": by_status,
         "by_agent": by_agent,
-        "average_duration_seconds": round(mean, 3) if mean is not None else None,
-        "total_events": int(totals[0]),
-        "total_log_events": int(totals[1]),
-        "total_cost_usd": float(totals[2]),
+        "average_duration_seconds": round(totals[1] / ended, 3) if ended else None,
+        "total_events": int(totals[2]),
+        "total_log_events": int(totals[3]),
+        "total_cost_usd": max(0.0, float(totals[4])),
     }
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agentdeck.model import NewEvent, Task, TaskStatus, now
 from agentdeck.store import SCHEMA_VERSION, SqliteStore
@@ -123,10 +126,13 @@ async def test_migration_tallies_the_events_already_stored(tmp_path: Path) -> No
         db.execute("UPDATE tasks SET log_events = 0, tool_calls = 0, commands = 0")
         db.execute("UPDATE tasks SET files_affected = '[]'")
         db.execute("DROP INDEX events_tools")
+        for trigger in ("insert", "delete", "update"):
+            db.execute(f"DROP TRIGGER task_totals_{trigger}")
+        db.execute("DROP TABLE task_totals")
         for column in ("log_events", "tool_calls", "commands", "files_affected"):
             db.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
         db.execute("PRAGMA user_version = 4")
-    assert max(_MIGRATIONS) == 5
+    assert max(_MIGRATIONS) == 6
     store = SqliteStore(path)
     tally = await store.tally("t-1")
     assert (tally.log_events, tally.tool_calls, tally.commands) == (6, 4, 1)
@@ -166,3 +172,82 @@ async def test_reads_do_not_wait_for_the_writer(tmp_path: Path) -> None:
             events = await store.events("t-1")
     assert task is not None and task.id == "t-1" and events == []
     store.close()
+
+
+def _brute_force_statistics(path: Path) -> dict[str, object]:
+    """The statistics computed from the tasks table itself, the slow way."""
+    with sqlite3.connect(path) as db:
+        by_status = dict(db.execute("SELECT status, COUNT(*) FROM tasks GROUP BY 1").fetchall())
+        by_agent = dict(db.execute("SELECT agent, COUNT(*) FROM tasks GROUP BY 1").fetchall())
+        mean, events, logs, cost = db.execute(
+            "SELECT AVG(CASE WHEN ended_at IS NOT NULL THEN"
+            " (julianday(ended_at) - julianday(created_at)) * 86400.0 END),"
+            " COALESCE(SUM(last_seq), 0), COALESCE(SUM(log_events), 0),"
+            " COALESCE(SUM(cost_usd), 0) FROM tasks"
+        ).fetchone()
+    return {
+        "by_status": by_status,
+        "by_agent": by_agent,
+        "average_duration_seconds": None if mean is None else round(mean, 3),
+        "total_events": events,
+        "total_log_events": logs,
+        "total_cost_usd": round(cost, 6),
+    }
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["insert", "append", "status", "end", "cost", "delete"]),
+            st.integers(0, 3),
+            st.sampled_from(list(TaskStatus)),
+        ),
+        max_size=25,
+    )
+)
+def test_statistics_kept_by_triggers_equal_a_full_count(
+    steps: list[tuple[str, int, TaskStatus]],
+) -> None:
+    """Whatever happens to tasks, the maintained totals equal a count of the tasks table."""
+    import tempfile
+    from datetime import timedelta
+
+    import anyio
+
+    async def play(path: Path) -> tuple[dict[str, Any], dict[str, object]]:
+        store = SqliteStore(path)
+        alive: set[str] = set()
+        for op, n, status in steps:
+            task_id = f"t-{n}"
+            if op == "insert" and task_id not in alive:
+                task = _task(task_id)
+                task.agent = ("claude", "codex")[n % 2]
+                await store.insert_task(task)
+                alive.add(task_id)
+                continue
+            task = await store.get(task_id)
+            if task is None:
+                continue
+            if op == "append":
+                await store.append(task_id, [NewEvent("message", {}), NewEvent("usage", {})])
+            elif op == "status":
+                task.status = status
+                await store.save(task, columns=["status"])
+            elif op == "end":
+                task.ended_at = task.created_at + timedelta(seconds=n + 1.5)
+                await store.save(task, columns=["ended_at", "status"])
+            elif op == "cost":
+                task.cost_usd += 0.25
+                await store.save(task, columns=["cost_usd"])
+            elif op == "delete":
+                await store.delete(task_id)
+                alive.discard(task_id)
+        kept = await store.statistics()
+        store.close()
+        return kept, _brute_force_statistics(path)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        kept, counted = anyio.run(play, Path(tmp) / "db.sqlite")
+    kept["total_cost_usd"] = round(kept["total_cost_usd"], 6)
+    assert kept == counted
