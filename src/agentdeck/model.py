@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -178,8 +178,10 @@ class Task:
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, flat (the git group's fields at top level), JSON-ready."""
-        out = asdict(self)
-        out.pop("git")
+        out: dict[str, Any] = {}
+        for name in _TASK_FIELDS:
+            value = getattr(self, name)
+            out[name] = list(value) if type(value) is list else value
         out["status"] = str(self.status)
         for key in ("created_at", "updated_at", "started_at", "ended_at"):
             value = getattr(self, key)
@@ -187,6 +189,9 @@ class Task:
         out.update(GitBranch.flat(self.git))
         out["isolation"] = self.isolation
         return out
+
+
+_TASK_FIELDS = tuple(f.name for f in fields(Task) if f.name != "git")
 
 
 @dataclass(frozen=True)
@@ -280,3 +285,13 @@ class Tally:
                 seen.add(path)
                 out.append(path)
         return out
+
+
+@dataclass(frozen=True)
+class TaskSnapshot:
+    """A task with its counters and newest activity, read at one instant."""
+
+    task: Task
+    tally: Tally
+    tool_events: list[Event]  # its newest tool calls and the results after the first
+    recent: list[Event]  # its newest events of the given kinds, oldest first

@@ -368,10 +368,13 @@ class Core:
 
     async def task(self, ref: str) -> TaskDetail:
         """``task://{id}``: the whole task."""
-        task = await self.get(ref)
-        tool_events = await self._store.last_tool_events(task.id, RECENT_TOOL_CALLS)
-        recent = await self._store.last_events(task.id, RECENT_LOGS, LOG_KINDS)
-        return TaskDetail.of(task, await self._store.tally(task.id), tool_events, recent)
+        read = self._store.snapshot
+        found = await read(ref, RECENT_TOOL_CALLS, RECENT_LOGS, LOG_KINDS) if ref else None
+        if found is None:  # a session id, or nothing
+            found = await read((await self.get(ref)).id, RECENT_TOOL_CALLS, RECENT_LOGS, LOG_KINDS)
+        if found is None:
+            raise NotFound(f"no task with id or session id {ref!r}", {"id": ref})
+        return TaskDetail.of(found.task, found.tally, found.tool_events, found.recent)
 
     async def report(self, ref: str) -> TaskReport:
         """One task's fields, how many log lines, and the last few."""

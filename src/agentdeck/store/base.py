@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from agentdeck.model import Event, NewEvent, Tally, Task, TaskStatus
+from agentdeck.model import Event, NewEvent, Tally, Task, TaskSnapshot, TaskStatus
 
 
 class TaskStore(Protocol):
@@ -60,9 +60,11 @@ class TaskStore(Protocol):
 
     async def last_events(self, task_id: str, n: int, kinds: Iterable[str]) -> list[Event]: ...
 
-    async def last_tool_events(self, task_id: str, calls: int) -> list[Event]: ...
-
     async def tally(self, task_id: str) -> Tally: ...
+
+    async def snapshot(
+        self, task_id: str, tool_calls: int, recent: int, kinds: Iterable[str]
+    ) -> TaskSnapshot | None: ...
 
     async def count_events(self, task_id: str | None = None, kinds: Iterable[str] = ()) -> int: ...
 

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from agentdeck.model import Event, GitBranch, NewEvent, Tally, Task, TaskStatus
+from agentdeck.model import Event, GitBranch, NewEvent, Tally, Task, TaskSnapshot, TaskStatus
 
 T = TypeVar("T")
 
@@ -481,13 +481,15 @@ class SqliteStore:
         """The newest ``n`` events of the given kinds, oldest first."""
         return await self._read(_last_events, task_id, n, list(kinds))
 
-    async def last_tool_events(self, task_id: str, calls: int) -> list[Event]:
-        """The task's newest ``calls`` tool calls and every tool result after the first."""
-        return await self._read(_last_tool_events, task_id, calls)
-
     async def tally(self, task_id: str) -> Tally:
         """The task's counters (zeros for an unknown task)."""
         return await self._read(_tally, task_id)
+
+    async def snapshot(
+        self, task_id: str, tool_calls: int, recent: int, kinds: Iterable[str]
+    ) -> TaskSnapshot | None:
+        """The task, its tally, newest tool events and newest ``kinds`` events, in one read."""
+        return await self._read(_snapshot, task_id, tool_calls, recent, list(kinds))
 
     async def count_events(self, task_id: str | None = None, kinds: Iterable[str] = ()) -> int:
         return await self._read(_count_events, task_id, list(kinds))
@@ -693,6 +695,27 @@ def _tally(db: sqlite3.Connection, task_id: str) -> Tally:
     if row is None:
         return Tally()
     return Tally(row[0], row[1], row[2], json.loads(row[3]))
+
+
+def _snapshot(
+    db: sqlite3.Connection, task_id: str, tool_calls: int, recent: int, kinds: list[str]
+) -> TaskSnapshot | None:
+    db.execute("BEGIN")  # one read transaction: the rows agree with each other
+    try:
+        row = db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        if row is None:
+            return None
+        tally = Tally(
+            row["log_events"], row["tool_calls"], row["commands"], json.loads(row["files_affected"])
+        )
+        return TaskSnapshot(
+            _task_from_row(row),
+            tally,
+            _last_tool_events(db, task_id, tool_calls),
+            _last_events(db, task_id, recent, kinds),
+        )
+    finally:
+        db.execute("COMMIT")
 
 
 def _count_events(db: sqlite3.Connection, task_id: str | None, kinds: list[str]) -> int:

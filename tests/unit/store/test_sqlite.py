@@ -140,7 +140,7 @@ async def test_migration_tallies_the_events_already_stored(tmp_path: Path) -> No
     store.close()
 
 
-async def test_last_tool_events_pairs_the_newest_calls_with_their_results(
+async def test_a_snapshot_pairs_the_newest_tool_calls_with_their_results(
     tmp_path: Path,
 ) -> None:
     store = SqliteStore(tmp_path / "db.sqlite")
@@ -154,7 +154,11 @@ async def test_last_tool_events_pairs_the_newest_calls_with_their_results(
                 NewEvent("tool_result", {"id": f"c{i}", "output": str(i)}),
             ],
         )
-    events = await store.last_tool_events("t-1", 5)
+    snapshot = await store.snapshot("t-1", 5, 3, ["message"])
+    assert snapshot is not None and snapshot.task.id == "t-1"
+    assert [e.data["text"] for e in snapshot.recent] == ["m27", "m28", "m29"]
+    assert snapshot.tally.tool_calls == 30
+    events = snapshot.tool_events
     assert [e.data["id"] for e in events] == [f"c{i}" for i in range(25, 30) for _ in (0, 1)]
     assert {e.kind for e in events} == {"tool_call", "tool_result"}
     store.close()
