@@ -10,6 +10,9 @@ from pydantic import BaseModel
 
 from agentdeck.errors import AgentdeckError
 
+# Tool results are read by programs and models: whitespace only costs.
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
 Details = dict[str, Any] | list[dict[str, Any]] | None
 
 
@@ -32,7 +35,7 @@ class Envelope(BaseModel):
 def success(message: str, result: dict[str, Any]) -> CallToolResult:
     body = {"status": "success", "message": message, "result": result}
     return CallToolResult(
-        content=[TextContent(type="text", text=json.dumps(body, indent=2, default=str))],
+        content=[TextContent(type="text", text=_COMPACT.encode(body))],
         structured_content=body,
         is_error=False,
     )
