@@ -156,6 +156,9 @@ class NotifySettings(BaseModel):
     backoff_seconds: float = Field(default=1.0, ge=0, description="First retry delay; doubles.")
     timeout_seconds: float = Field(default=30.0, gt=0, description="Limit of one send.")
     queue_size: int = Field(default=1000, ge=1)
+    link_ttl_seconds: float = Field(
+        default=600.0, gt=0, le=86400, description="Life of a signed approval link."
+    )
     projects: dict[str, NotifyProjectSettings] = Field(default_factory=dict)
 
 
@@ -194,7 +197,15 @@ class AuthConfig(BaseModel):
         "is configured); off for good once the first token is created.",
     )
     public_url: str | None = Field(
-        default=None, description="The /mcp URL clients use (behind a tunnel); for 401 metadata."
+        default=None,
+        description="The /mcp URL clients use (behind a tunnel); for 401 metadata, login and "
+        "approval links.",
+    )
+    session_ttl_seconds: float = Field(
+        default=7 * 86400.0, gt=0, description="Life of a browser login (session cookie)."
+    )
+    login_code_ttl_seconds: float = Field(
+        default=300.0, gt=0, le=3600, description="Life of an `agentdeck open` login code."
     )
     jwt: JwtConfig = Field(default_factory=JwtConfig)
 
