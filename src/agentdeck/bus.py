@@ -50,6 +50,13 @@ class Listener:
             self._ready = anyio.Event()
         return self._items.popleft()
 
+    async def settle(self) -> None:
+        """Wait until at least one change is queued, then drop every queued change (for a
+        watcher that re-reads the store whatever changed)."""
+        await self.get()
+        self._items.clear()
+        self.overflowed = False
+
     def __aiter__(self) -> AsyncIterator[Change]:
         return self
 

@@ -204,6 +204,7 @@ class Event:
     turn: int
     kind: str
     data: dict[str, Any]
+    id: int = 0  # the global cursor: grows across every task, in commit order
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Event:
@@ -215,10 +216,12 @@ class Event:
             turn=int(raw.get("turn", 0)),
             kind=str(raw.get("kind")),
             data=raw.get("data") or {},
+            id=int(raw.get("id", 0)),
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "id": self.id,
             "task_id": self.task_id,
             "seq": self.seq,
             "ts": self.ts.isoformat(),

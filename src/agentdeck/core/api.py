@@ -38,11 +38,16 @@ from agentdeck.config import Settings
 from agentdeck.core import cleanup, isolation, policy, workspace
 from agentdeck.core.approvals import Asker, Decisions
 from agentdeck.core.documents import (
+    AgentList,
     AgentStatus,
     EventItem,
     EventPage,
     PendingDecision,
     PendingList,
+    Project,
+    ProjectList,
+    ReviewedComment,
+    ReviewResult,
     ServerStats,
     Statistics,
     StatusDocument,
@@ -61,8 +66,11 @@ from agentdeck.core.requests import (
     CreateTask,
     Merge,
     Respond,
+    Review,
     TaskQuery,
 )
+from agentdeck.core.review import instructions as review_instructions
+from agentdeck.core.review import place, workspace_of
 from agentdeck.core.scheduler import Scheduler
 from agentdeck.core.turn import Turn
 from agentdeck.core.views import LOG_KINDS, log_line, log_text
@@ -93,6 +101,7 @@ RECENT_LOGS = 50  # log lines in a task's detail (the rest: its log and events)
 RECENT_TOOL_CALLS = 50  # tool calls in a task's detail (the rest: its events)
 REPORT_LOGS = 5
 LOG_LINES_LIMIT = 20_000
+PROJECTS_PER_ROOT = 200
 EVENTS_PAGE = 1_000
 
 
@@ -289,6 +298,23 @@ class Core:
         )
         return task, PendingDecision(**pending.to_dict())
 
+    async def review(self, request: Review) -> ReviewResult:
+        """Send review comments to the task's agent as one follow-up of its conversation.
+
+        Each comment is placed on its file as it is now; one whose line has changed
+        since the reviewer saw it is marked ``moved`` (with where its text is now).
+        """
+        task = await self.get(request.id)
+        root = workspace_of(task)
+        placed = [place(root, c) for c in request.comments]
+        text = review_instructions(request, placed)
+        task, queued = await self.continue_(ContinueTask(id=task.id, instructions=text))
+        return ReviewResult(
+            task=await self.task(task.id),
+            queued=queued,
+            comments=[ReviewedComment(**vars(c)) for c in placed],
+        )
+
     async def diff(self, ref: str) -> str:
         """The task branch's unified diff against its base (uncommitted work included)."""
         return await isolation.diff(await self.get(ref))
@@ -432,6 +458,19 @@ class Core:
             more=len(rows) > limit,
         )
 
+    async def feed(
+        self, after: int, task_id: str | None = None, limit: int = EVENTS_PAGE
+    ) -> list[EventItem]:
+        """Events of every task (or of ``task_id``) past the global cursor ``after``, in
+        cursor order: what `/api/events` streams. Replaying from any cursor gives each
+        event exactly once."""
+        rows = await self._store.events_after(after, task_id, limit)
+        return [EventItem(**e.to_dict()) for e in rows]
+
+    async def feed_head(self) -> int:
+        """The global cursor of the newest event (0 before the first)."""
+        return await self._store.last_event_id()
+
     async def log(self, ref: str, limit: int = LOG_LINES_LIMIT) -> str:
         """The task's log as text, one line per event (the newest ``limit``)."""
         task = await self.get(ref)
@@ -460,6 +499,23 @@ class Core:
                     tg.start_soon(probe, name, agent)
             self._agent_infos = {name: infos[name] for name in self._agents}
         return self._agent_infos
+
+    async def agent_list(self) -> AgentList:
+        """Every configured agent, whether it can run here, and the default."""
+        status = await self.status()
+        return AgentList(default=self.settings.default_agent, agents=status.agents)
+
+    def projects(self) -> ProjectList:
+        """The allowed roots and the directories right under them (hidden ones left out)."""
+        found: list[Project] = []
+        for root in self.settings.roots:
+            try:
+                children = sorted(p for p in root.iterdir() if p.is_dir() and p.name[0] != ".")
+            except OSError:
+                children = []
+            for path in [root, *children[:PROJECTS_PER_ROOT]]:
+                found.append(Project(path=str(path), name=path.name, git=(path / ".git").exists()))
+        return ProjectList(roots=[str(r) for r in self.settings.roots], projects=found)
 
     async def status(self, refresh: bool = False) -> StatusDocument:
         """``agent://status``: version, agents, task counts, running turns."""

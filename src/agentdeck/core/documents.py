@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from agentdeck.core.views import duration_seconds, human_duration, log_line
-from agentdeck.model import COMMAND_TOOLS, Event, GitBranch, Tally, Task
+from agentdeck.model import COMMAND_TOOLS, Event, GitBranch, Tally, Task, TaskStatus
 
 MAX_OUTPUT_CHARS = 2_000  # of a tool's output in a task's detail (whole in its events)
 
@@ -78,6 +78,8 @@ class TaskSummary(Document):
     cost_usd: float
     branch: str | None
     diff: str | None
+    project_path: str
+    needs_you: bool  # a decision waits on the user
 
     @classmethod
     def of(cls, task: Task) -> TaskSummary:
@@ -89,6 +91,8 @@ class TaskSummary(Document):
             status=str(task.status),
             tool=task.agent,
             agent=task.agent,
+            project_path=task.project_path,
+            needs_you=task.status is TaskStatus.INPUT_REQUIRED,
             created_at=task.created_at.isoformat(),
             updated_at=task.updated_at.isoformat(),
             cost_usd=task.cost_usd,
@@ -97,6 +101,15 @@ class TaskSummary(Document):
             if git
             else None,
         )
+
+
+class ReviewedComment(Document):
+    file: str
+    line: int
+    comment: str
+    snippet: str
+    moved: bool
+    now_at: int | None
 
 
 class TaskList(Document):
@@ -332,6 +345,7 @@ class TaskResult(Document):
 
 
 class EventItem(Document):
+    id: int  # the global cursor (`/api/events` ids), shared by every task
     task_id: str
     seq: int
     ts: str
@@ -417,3 +431,68 @@ class ServerStats(Document):
     database_bytes: int
     running: list[str]
     with_agent_session: int
+
+
+class DiffText(Document):
+    """The task branch's unified diff against its base."""
+
+    task_id: str
+    diff: str
+
+
+class ContinueResult(Document):
+    """``queued``: the instructions run after the turn in progress (else one starts now)."""
+
+    task: TaskDetail
+    queued: bool
+
+
+class ReviewResult(ContinueResult):
+    comments: list[ReviewedComment]
+
+
+class RespondResult(Document):
+    id: str
+    request_id: str
+    tool: str
+    decision: str
+
+
+class AgentList(Document):
+    default: str
+    agents: dict[str, AgentStatus]
+
+
+class Project(Document):
+    path: str
+    name: str
+    git: bool
+
+
+class ProjectList(Document):
+    """The allowed roots, and the directories right under them."""
+
+    roots: list[str]
+    projects: list[Project]
+
+
+class PromptArgumentInfo(Document):
+    name: str
+    description: str | None
+    required: bool
+
+
+class PromptInfo(Document):
+    name: str
+    title: str | None = None
+    description: str
+    arguments: list[PromptArgumentInfo]
+
+
+class PromptList(Document):
+    prompts: list[PromptInfo]
+
+
+class PromptText(Document):
+    name: str
+    text: str

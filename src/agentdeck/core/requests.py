@@ -146,6 +146,40 @@ class Respond(Request):
     ] = None
 
 
+REVIEW_COMMENTS_MAX = 100
+SNIPPET_MAX = 2_000
+
+
+class ReviewComment(Request):
+    file: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=4096,
+            description="Path in the repository, as the diff names it.",
+        ),
+        AfterValidator(_not_blank),
+    ]
+    line: Annotated[int, Field(ge=1, strict=True, description="Line number in the new file.")]
+    comment: Annotated[str, Field(min_length=1, max_length=MESSAGE_MAX), AfterValidator(_not_blank)]
+    snippet: Annotated[
+        str | None,
+        Field(
+            max_length=SNIPPET_MAX,
+            description="The line's text as the reviewer saw it; a comment whose line has "
+            "changed since is marked as moved. Default: the line's text now.",
+        ),
+    ] = None
+
+
+class Review(Request):
+    id: TaskRef
+    comments: Annotated[list[ReviewComment], Field(min_length=1, max_length=REVIEW_COMMENTS_MAX)]
+    message: Annotated[
+        str, Field(max_length=MESSAGE_MAX, description="A word on the review as a whole.")
+    ] = ""
+
+
 class Merge(Request):
     id: TaskRef
     strategy: Annotated[

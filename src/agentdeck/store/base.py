@@ -3,8 +3,9 @@
 `SqliteStore` implements it for one machine; a PostgreSQL store for several machines
 implements the same Protocols, and the core does not change. Rules every
 implementation keeps: an event is committed before `save`/`append` return; a task's
-event ``seq`` is 1, 2, 3 … with no gaps; ``save`` writes only the named columns; the
-task's `Tally` is updated in the transaction that appends the events.
+event ``seq`` is 1, 2, 3 … with no gaps; every event's ``id`` (one cursor for all
+tasks) grows in commit order and is never reused; ``save`` writes only the named
+columns; the task's `Tally` is updated in the transaction that appends the events.
 """
 
 from __future__ import annotations
@@ -57,6 +58,12 @@ class TaskStore(Protocol):
         limit: int | None = None,
         kinds: Iterable[str] | None = None,
     ) -> list[Event]: ...
+
+    async def events_after(
+        self, after_id: int, task_id: str | None = None, limit: int = 500
+    ) -> list[Event]: ...
+
+    async def last_event_id(self) -> int: ...
 
     async def last_events(self, task_id: str, n: int, kinds: Iterable[str]) -> list[Event]: ...
 

@@ -200,6 +200,16 @@ _MIGRATIONS: dict[int, str] = {
             cost = cost + excluded.cost;
     END;
     """,
+    7: """
+    ALTER TABLE events ADD COLUMN id INTEGER;
+    UPDATE events SET id = numbered.n FROM (
+        SELECT task_id AS t, seq AS s, ROW_NUMBER() OVER (ORDER BY ts, task_id, seq) AS n
+        FROM events) AS numbered
+    WHERE events.task_id = numbered.t AND events.seq = numbered.s;
+    CREATE UNIQUE INDEX events_id ON events(id);
+    CREATE TABLE event_cursor (last INTEGER NOT NULL);
+    INSERT INTO event_cursor SELECT COALESCE(MAX(id), 0) FROM events;
+    """,
 }
 
 SCHEMA_VERSION = max(_MIGRATIONS)
@@ -264,6 +274,7 @@ def _event_from_row(row: sqlite3.Row) -> Event:
         turn=row["turn"],
         kind=row["kind"],
         data=json.loads(row["data"]),
+        id=row["id"],
     )
 
 
@@ -415,13 +426,20 @@ class SqliteStore:
                     (json.dumps(files), task_id),
                 )
         last = int(row[0])
+        # The global cursor: taken in the write's transaction, so ids grow in commit order
+        # and are never reused (a deleted task's ids stay spent).
+        first_id = self._db.execute(
+            "UPDATE event_cursor SET last = last + ? RETURNING last - ? + 1",
+            (len(events), len(events)),
+        ).fetchone()[0]
         # One statement for the whole batch: far cheaper than a row-by-row executemany.
         payload = _COMPACT.encode([[e.ts.isoformat(), e.turn, e.kind, e.data] for e in events])
         self._db.execute(
-            "INSERT INTO events (task_id, seq, ts, turn, kind, data)"
-            " SELECT ?, ? + key, json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
-            " json_extract(value, '$[2]'), json_extract(value, '$[3]') FROM json_each(?)",
-            (task_id, last - len(events) + 1, payload),
+            "INSERT INTO events (task_id, seq, id, ts, turn, kind, data)"
+            " SELECT ?, ? + key, ? + key, json_extract(value, '$[0]'),"
+            " json_extract(value, '$[1]'), json_extract(value, '$[2]'),"
+            " json_extract(value, '$[3]') FROM json_each(?)",
+            (task_id, last - len(events) + 1, first_id, payload),
         )
         return last
 
@@ -476,6 +494,17 @@ class SqliteStore:
         kinds: Iterable[str] | None = None,
     ) -> list[Event]:
         return await self._read(_events, task_id, after_seq, limit, list(kinds or []))
+
+    async def events_after(
+        self, after_id: int, task_id: str | None = None, limit: int = 500
+    ) -> list[Event]:
+        """Events of every task (or of ``task_id``) whose global ``id`` is past ``after_id``,
+        in id order, at most ``limit``."""
+        return await self._read(_events_after, after_id, task_id, limit)
+
+    async def last_event_id(self) -> int:
+        """The newest event's global id (0 before the first event)."""
+        return await self._read(_scalar, "SELECT last FROM event_cursor")
 
     async def last_events(self, task_id: str, n: int, kinds: Iterable[str]) -> list[Event]:
         """The newest ``n`` events of the given kinds, oldest first."""
@@ -656,6 +685,20 @@ def _events(
     sql += " ORDER BY seq LIMIT ?"
     params.append(-1 if limit is None else limit)
     return [_event_from_row(r) for r in db.execute(sql, params)]
+
+
+def _events_after(
+    db: sqlite3.Connection, after_id: int, task_id: str | None, limit: int
+) -> list[Event]:
+    # By the id index, also for one task: the scan covers only what came after the cursor
+    # (a watcher's cursor is recent), never the task's whole history.
+    sql = "SELECT * FROM events INDEXED BY events_id WHERE id > ?"
+    params: list[Any] = [after_id]
+    if task_id is not None:
+        sql += " AND task_id = ?"
+        params.append(task_id)
+    rows = db.execute(sql + " ORDER BY id LIMIT ?", [*params, limit])
+    return [_event_from_row(r) for r in rows]
 
 
 def _last_events(db: sqlite3.Connection, task_id: str, n: int, kinds: list[str]) -> list[Event]:

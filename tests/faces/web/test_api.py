@@ -2,47 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-import httpx2
 import pytest
-from starlette.applications import Starlette
-from starlette.routing import Mount
 
 from agentdeck.agents.testing import Ask, FakeAgent
 from agentdeck.config import Settings
-from agentdeck.core import Core
 from agentdeck.model import TaskStatus
-from agentdeck.web.api import MAX_BODY, api_app
-from support.core import create, running, task_in
+from agentdeck.web.api import MAX_BODY
+from support.core import create, task_in
+from support.rest import error_of, rest
 
 pytestmark = pytest.mark.anyio
-
-
-@asynccontextmanager
-async def rest(
-    settings: Settings, agent: FakeAgent
-) -> AsyncIterator[tuple[httpx2.AsyncClient, Core, dict[str, dict[str, str]]]]:
-    """A client of ``/api`` on a running core, and read / write bearer headers."""
-    async with running(settings, agent) as core:
-        headers = {}
-        for scope in ("read", "write"):
-            token, _ = await core.create_token(scope, scope)
-            headers[scope] = {"Authorization": f"Bearer {token}"}
-        app = Starlette(routes=[Mount("/api", app=api_app(core))])  # as agentdeck.app mounts it
-        transport = httpx2.ASGITransport(app=app)
-        async with httpx2.AsyncClient(transport=transport, base_url="http://test/api") as http:
-            yield http, core, headers
-
-
-def error_of(response: httpx2.Response, status: int, kind: str) -> str:
-    """The message of a JSON error body with ``status`` and ``kind``."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    error = response.json()["error"]
-    assert error["type"] == kind, error
-    return str(error["message"])
 
 
 async def test_answer_a_pending_decision(core_settings: Settings) -> None:

@@ -131,8 +131,9 @@ async def test_migration_tallies_the_events_already_stored(tmp_path: Path) -> No
         db.execute("DROP TABLE task_totals")
         for column in ("log_events", "tool_calls", "commands", "files_affected"):
             db.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
+        _drop_event_cursor(db)
         db.execute("PRAGMA user_version = 4")
-    assert max(_MIGRATIONS) == 6
+    assert max(_MIGRATIONS) == 7
     store = SqliteStore(path)
     tally = await store.tally("t-1")
     assert (tally.log_events, tally.tool_calls, tally.commands) == (6, 4, 1)
@@ -255,3 +256,50 @@ def test_statistics_kept_by_triggers_equal_a_full_count(
         kept, counted = anyio.run(play, Path(tmp) / "db.sqlite")
     kept["total_cost_usd"] = round(kept["total_cost_usd"], 6)
     assert kept == counted
+
+
+def _drop_event_cursor(db: sqlite3.Connection) -> None:
+    """Undo migration 7: no global event ids."""
+    db.execute("DROP INDEX events_id")
+    db.execute("ALTER TABLE events DROP COLUMN id")
+    db.execute("DROP TABLE event_cursor")
+
+
+async def test_migration_numbers_stored_events_in_time_order(tmp_path: Path) -> None:
+    """Events stored before the global cursor (schema 6) get ids in the order they happened."""
+    path = tmp_path / "db.sqlite"
+    store = SqliteStore(path)
+    for task_id in ("t-1", "t-2"):
+        await store.insert_task(_task(task_id))
+    for n in range(3):
+        for task_id in ("t-2", "t-1"):
+            await store.append(task_id, [NewEvent("log", {"text": f"{task_id} {n}"})])
+    store.close()
+    with sqlite3.connect(path) as db:
+        _drop_event_cursor(db)
+        db.execute("PRAGMA user_version = 6")
+    store = SqliteStore(path)
+    replay = await store.events_after(0)
+    assert [e.data["text"] for e in replay] == [f"{t} {n}" for n in range(3) for t in ("t-2", "t-1")]
+    assert [e.id for e in replay] == list(range(1, 7))
+    await store.append("t-1", [NewEvent("log", {"text": "after"})])
+    assert (await store.events_after(6))[0].id == 7 == await store.last_event_id()
+    store.close()
+
+
+async def test_event_ids_grow_across_tasks_and_are_never_reused(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "db.sqlite")
+    for task_id in ("t-1", "t-2"):
+        await store.insert_task(_task(task_id))
+    await store.append("t-1", [NewEvent("log", {"n": 1}), NewEvent("log", {"n": 2})])
+    await store.append("t-2", [NewEvent("log", {"n": 3})])
+    assert [(e.task_id, e.id) for e in await store.events_after(0)] == [
+        ("t-1", 1), ("t-1", 2), ("t-2", 3)
+    ]  # fmt: skip
+    assert [e.id for e in await store.events_after(0, "t-1")] == [1, 2]
+    assert [e.id for e in await store.events_after(1, limit=1)] == [2]
+    await store.delete("t-2")  # the newest ids go with it, and stay spent
+    await store.append("t-1", [NewEvent("log", {"n": 4})])
+    assert [e.id for e in await store.events_after(2)] == [4]
+    assert (await store.events("t-1"))[-1].id == 4
+    store.close()

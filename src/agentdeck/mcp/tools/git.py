@@ -1,10 +1,10 @@
-"""merge_task, discard_task: for tasks that work on their own branch."""
+"""review_task, merge_task, discard_task: for tasks that work on their own branch."""
 
 from __future__ import annotations
 
 from mcp.server.mcpserver import Context
 
-from agentdeck.core import GitSummary, Merge
+from agentdeck.core import GitSummary, Merge, Review
 from agentdeck.mcp import legacy
 from agentdeck.mcp.tooling import Reply, Tools, changes
 from agentdeck.mcp.tools.tasks import TaskRefArgs
@@ -18,6 +18,34 @@ def _git(task: Task) -> dict[str, object]:
 
 def register(tools: Tools) -> None:
     core = tools.core
+
+    @tools.tool(
+        "review_task",
+        args=Review,
+        scope="write",
+        aliases=legacy.TASK_REF,
+        description=(
+            "Send review comments on a task's diff (task://{id}/diff) to its agent, as one "
+            "follow-up turn of the same conversation: each comment names a file and a line "
+            "of the new file, with the line's text as you saw it (snippet). A comment "
+            "whose line has changed since is marked moved (and where its text is now)."
+        ),
+        annotations=changes("Review task"),
+    )
+    async def review_task(args: Review, ctx: Context) -> Reply:
+        result = await core.review(args)
+        moved = sum(c.moved for c in result.comments)
+        when = "after the current turn" if result.queued else "now"
+        return Reply(
+            f"{len(result.comments)} review comments sent to task {result.task.id}; "
+            f"the agent takes them {when}" + (f" ({moved} on lines that moved)." if moved else "."),
+            {
+                "id": result.task.id,
+                "status": result.task.status,
+                "queued": result.queued,
+                "comments": [c.dump() for c in result.comments],
+            },
+        )
 
     @tools.tool(
         "merge_task",
