@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.package-lock.json
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: run test test-fast lint soak bench
 
@@ -25,8 +26,30 @@ run: $(STAMP)
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 
+# Debian's Chromium for the browser tests (driven by Playwright; never a downloaded
+# browser), installed when this machine lets us: as root or with passwordless sudo.
+# `apt-get update` only when the install fails (no package list yet). Without it the
+# browser tests skip; under CI=true its absence fails here.
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then as=""; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then as="sudo -n"; \
+	else as=none; fi; \
+	if [ "$$as" != none ] && command -v apt-get >/dev/null 2>&1; then \
+	  install="$$as env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium"; \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  $$install >/dev/null || { $$as apt-get update -q >/dev/null && $$install >/dev/null; } || true; \
+	fi; \
+	if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$CI" = true ]; then \
+	    echo "error: CI=true and $(CHROMIUM) is missing: the browser tests need Debian's chromium" \
+	      "(apt-get install chromium, as root or with passwordless sudo)" >&2; exit 1; \
+	  fi; \
+	  echo "warning: no $(CHROMIUM) (apt-get install chromium: as root or with passwordless" \
+	    "sudo): the browser tests will be skipped" >&2; \
+	fi
+
 # The import contract (faces use only the core), then every test.
-test: $(STAMP) $(NODE_STAMP)
+test: $(STAMP) $(NODE_STAMP) $(CHROMIUM)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 

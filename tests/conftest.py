@@ -15,6 +15,10 @@ from fakes.fake_anthropic import FakeAnthropic
 
 MODEL = "claude-sonnet-4-5"
 
+# The browser fixtures (`browser`, `page`: Debian's Chromium through Playwright) for every
+# test; they skip where Chromium is missing, and fail under CI=true.
+pytest_plugins = ["support.browser"]
+
 
 @pytest.fixture
 def anyio_backend() -> str:
