@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 import anyio
 from mcp.server import MCPServer
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
@@ -27,6 +28,9 @@ from agentdeck.mcp.sessions import SessionAdmission
 from agentdeck.mcp.subscriptions import ChangeNotifier
 from agentdeck.notify import Notifier
 from agentdeck.web.api import api_app
+from agentdeck.web.dashboard import dashboard_routes
+from agentdeck.web.links import ApprovalPages
+from agentdeck.web.login import Login, SessionCookies
 
 log = logging.getLogger("agentdeck")
 RESOURCE_METADATA = "/.well-known/oauth-protected-resource/mcp"  # where the SDK points clients
@@ -107,7 +111,10 @@ def build_app(deck: Deck) -> Starlette:
         async with deck.running(), deck.mcp.session_manager.run():
             yield
 
-    routes = [Route("/health", health, methods=["GET"])]
+    login = Login(core)  # browser sessions: /api/session, /login; approval links: /a/…
+    routes = [Route("/health", health, methods=["GET"]), *login.routes]
+    routes += ApprovalPages(core).routes
+    routes += dashboard_routes()  # /, /tasks/{id}, /new, /static, manifest, service worker
     metadata = core.access.resource_metadata()
     if metadata is not None:
 
@@ -122,5 +129,8 @@ def build_app(deck: Deck) -> Starlette:
             Mount("/", app=_admission(deck, mcp_app)),
         ],
         lifespan=lifespan,
-        middleware=middleware(deck.settings, core.access),  # CORS, Host, rate, body, loopback
+        middleware=[  # CORS, Host, rate, body, loopback; then the session cookie
+            *middleware(deck.settings, core.access),
+            Middleware(SessionCookies, sessions=login.sessions),
+        ],
     )
