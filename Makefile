@@ -65,6 +65,12 @@ soak: $(STAMP) $(NODE_STAMP)
 bench: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m benchmarks --size full
 
+# The dashboard's screenshots (docs/screenshots/) and PWA icons, from a server with demo
+# tasks: the real Claude Code on the fake model, offline, in Debian's Chromium.
+.PHONY: screenshots
+screenshots: $(STAMP) $(NODE_STAMP) $(CHROMIUM)
+	$(BIN)/python tests/integration/browser/screenshots.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
