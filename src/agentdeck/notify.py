@@ -7,6 +7,12 @@ thread (Apprise is synchronous), retrying with exponential backoff. The engine
 never waits for any of it: a full queue drops the message, and every outcome
 (sent, failed attempt, dropped) is written as a ``log`` event on the task.
 URLs carry tokens: only their scheme and (Apprise-masked) host are ever recorded.
+
+A message about a decision the user owes (``input_required``) carries a signed approval
+link (`agentdeck.auth.links`) to ``/a/<link>``; sent to ntfy, it also carries Allow and
+Deny buttons: ntfy ``http`` actions that POST ``decision=allow|deny`` to that link. They
+travel through Apprise's ntfy plugin (its ``click`` and ``actions`` URL parameters, sent
+as ntfy's ``X-Click`` and ``X-Actions`` headers).
 """
 
 from __future__ import annotations
@@ -19,12 +25,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import anyio
 import anyio.to_thread
 from anyio.abc import ObjectReceiveStream
 
+from agentdeck.auth.links import ApprovalLinks, public_base
 from agentdeck.config import NotifyKind, NotifySettings, Settings
 from agentdeck.core import Change, Core, human_duration
 from agentdeck.errors import NotFound
@@ -51,6 +58,7 @@ _TYPE_OF: dict[NotifyKind, str] = {
 }
 _WATCHED = frozenset({*_KIND_OF, _S.WAITING})
 _LINE_MAX = 200
+NTFY_SCHEMES = frozenset({"ntfy", "ntfys"})
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,7 @@ class Message:
     body: str
     notify_type: str
     urls: tuple[str, ...]
+    approval: str | None = None  # the signed link that answers the decision, if any
 
 
 def redact_url(url: str) -> str:
@@ -131,6 +140,25 @@ def _first_line(text: str | None) -> str:
     return line if len(line) <= _LINE_MAX else line[: _LINE_MAX - 1] + "…"
 
 
+def with_actions(url: str, approval: str | None) -> str:
+    """An ntfy Apprise ``url`` whose message opens ``approval`` when tapped and has Allow
+    and Deny buttons that POST it (ntfy's ``http`` action); any other URL unchanged."""
+    parts = urlsplit(url)
+    if approval is None or parts.scheme.lower() not in NTFY_SCHEMES:
+        return url
+    actions = "; ".join(
+        f"http, {label}, {approval}, method=POST, body=decision={choice}, clear=true"
+        for label, choice in (("Allow", "allow"), ("Deny", "deny"))
+    )
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k.lower() not in ("click", "actions")
+    ]
+    query += [("click", approval), ("actions", actions)]
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+
+
 def link(settings: NotifySettings, task_id: str) -> str:
     if settings.dashboard_url:
         return settings.dashboard_url.replace("{id}", task_id)
@@ -138,9 +166,14 @@ def link(settings: NotifySettings, task_id: str) -> str:
 
 
 def compose(
-    settings: NotifySettings, task: Task, kind: NotifyKind, status: Event
+    settings: NotifySettings,
+    task: Task,
+    kind: NotifyKind,
+    status: Event,
+    approval: str | None = None,
 ) -> tuple[str, str]:
-    """The title and body of the message for ``task`` reaching ``status``."""
+    """The title and body of the message for ``task`` reaching ``status`` (with the
+    ``approval`` link that answers its decision, if any)."""
     to = str(status.data.get("to"))
     title = f"agentdeck: {task.title} — {to}"
     reason = str(status.data.get("reason") or "")
@@ -160,6 +193,7 @@ def compose(
             f"duration: {human_duration(elapsed)}",
             f"project: {task.project_path}",
             f"link: {link(settings, task.id)}",
+            *([f"answer: {approval}"] if approval else []),
         ]
     )
     return title, body
@@ -175,10 +209,18 @@ def kind_of(status: Event) -> NotifyKind | None:
 class Notifier:
     """Sends a notification for each configured task transition; never blocks the engine."""
 
-    def __init__(self, settings: Settings, core: Core, sender: Sender = apprise_send) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        core: Core,
+        sender: Sender = apprise_send,
+        links: ApprovalLinks | None = None,
+    ) -> None:
         self.config = settings.notify
         self.core = core
         self.sender = sender
+        self.links = links or ApprovalLinks(settings.home, settings.notify.link_ttl_seconds)
+        self.base = public_base(settings)
         self._seen: dict[str, int] = {}  # task id -> seq of the last status event handled
         self._since: datetime = now()
         self._shown: dict[str, str] = {}  # url -> its redacted form
@@ -253,9 +295,24 @@ class Notifier:
             kind = kind_of(event)
             if kind is None or kind not in kinds or not urls:
                 continue
-            title, body = compose(self.config, task, kind, event)
-            out.append(Message(task.id, event.turn, kind, title, body, _TYPE_OF[kind], urls))
+            approval = self._approval(task.id, event.turn) if kind == "input_required" else None
+            title, body = compose(self.config, task, kind, event, approval)
+            out.append(
+                Message(task.id, event.turn, kind, title, body, _TYPE_OF[kind], urls, approval)
+            )
         return out
+
+    def _approval(self, task_id: str, turn: int) -> str | None:
+        """A signed link to the task's oldest open decision of ``turn`` (None: none open)."""
+        for pending in self.core.pending().pending:
+            if pending.task_id == task_id and pending.turn == turn:
+                try:
+                    signed = self.links.issue(task_id, pending.request_id)
+                except (OSError, ValueError) as exc:  # the key file: sent without a link
+                    log.warning("notifier: no approval link for %s: %s", task_id, exc)
+                    return None
+                return f"{self.base}/a/{signed}"
+        return None
 
     async def _worker(self, receive: ObjectReceiveStream[Message]) -> None:
         async with receive:
@@ -273,7 +330,7 @@ class Notifier:
             try:
                 result = await anyio.to_thread.run_sync(
                     self.sender,
-                    url,
+                    with_actions(url, message.approval),
                     message.title,
                     message.body,
                     message.notify_type,

@@ -6,14 +6,14 @@ URLs post here::
     with NotifyReceiver(fail_first=2) as rx:   # the first 2 requests get a 500
         url = rx.url("json", "hook")
         ...
-        rx.received  # [Received(path, body, status), ...] in arrival order
+        rx.received  # [Received(path, body, status, headers), ...] in arrival order
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -23,6 +23,7 @@ class Received:
     path: str
     body: Any
     status: int  # what the receiver answered
+    headers: dict[str, str] = field(default_factory=dict)  # names lower-cased
 
 
 class NotifyReceiver:
@@ -43,7 +44,8 @@ class NotifyReceiver:
                 with receiver._lock:
                     status = 500 if receiver.fail_first > 0 else 200
                     receiver.fail_first -= status == 500
-                    receiver.requests.append(Received(self.path, body, status))
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    receiver.requests.append(Received(self.path, body, status, headers))
                 reply = b'{"ok": true}' if status == 200 else b'{"error": "failing on purpose"}'
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
