@@ -6,6 +6,7 @@ import typer
 
 from agentdeck.cli import doctor as cli_doctor
 from agentdeck.cli import login as cli_login
+from agentdeck.cli import open as cli_open
 from agentdeck.cli import serve as cli_serve
 from agentdeck.cli import tasks as cli_tasks
 from agentdeck.cli.notify import notify_app
@@ -34,6 +35,7 @@ app.command()(cli_tasks.diff)
 app.command()(cli_tasks.merge)
 app.command()(cli_login.login)
 app.command()(cli_login.logout)
+app.command("open")(cli_open.open_)
 app.command()(cli_doctor.doctor)
 app.add_typer(notify_app)
 app.add_typer(token_app, name="token")
