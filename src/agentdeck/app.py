@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from agentdeck import __version__
@@ -58,6 +58,10 @@ class Deck:
             try:
                 yield self
             finally:
+                with anyio.CancelScope(shield=True):
+                    stopped = await self.core.stop()
+                if stopped:
+                    log.warning("stopped; interrupted the turns of %s", ", ".join(stopped))
                 tg.cancel_scope.cancel()
         self.core.close()
 
@@ -112,7 +116,7 @@ def build_app(deck: Deck) -> Starlette:
             yield
 
     login = Login(core)  # browser sessions: /api/session, /login; approval links: /a/…
-    routes = [Route("/health", health, methods=["GET"]), *login.routes]
+    routes: list[BaseRoute] = [Route("/health", health, methods=["GET"]), *login.routes]
     routes += ApprovalPages(core).routes
     routes += dashboard_routes()  # /, /tasks/{id}, /new, /static, manifest, service worker
     metadata = core.access.resource_metadata()

@@ -258,6 +258,16 @@ class Settings(BaseModel):
     allow_rules: list[str] = Field(default_factory=list)
     deny_rules: list[str] = Field(default_factory=list)
     approval_timeout_seconds: float = Field(default=600.0, gt=0)
+    auto_resume: bool = Field(
+        default=True,
+        description="At start-up, turns cut by a crash or a stop resume by themselves.",
+    )
+    auto_resume_limit: int = Field(
+        default=3, ge=1, le=100, description="A task cut this many times in a row is left alone."
+    )
+    shutdown_grace_seconds: float = Field(
+        default=10.0, gt=0, le=600, description="How long a stop waits for turns to end."
+    )
     claude: ClaudeSettings = Field(default_factory=ClaudeSettings)
     agents: AgentsSettings = Field(default_factory=AgentsSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
@@ -293,6 +303,8 @@ def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
         "AGENTDECK_TIMEOUT_SECONDS": "timeout_seconds",
         "AGENTDECK_APPROVAL_POLICY": "approval_policy",
         "AGENTDECK_APPROVAL_TIMEOUT_SECONDS": "approval_timeout_seconds",
+        "AGENTDECK_AUTO_RESUME": "auto_resume",
+        "AGENTDECK_SHUTDOWN_GRACE_SECONDS": "shutdown_grace_seconds",
     }
     for var, key in simple.items():
         if env.get(var):

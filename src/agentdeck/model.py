@@ -170,6 +170,11 @@ class Task:
     allow_rules: list[str] = field(default_factory=list)
     deny_rules: list[str] = field(default_factory=list)
     always_allow: list[str] = field(default_factory=list)  # tools allowed for the whole task
+    status_reason: str | None = None  # why the task entered its status
+    # recovery (see core/recovery.py)
+    auto_resume: bool = True  # a turn cut by a crash or stop resumes at the next start
+    interrupted_by: str | None = None  # "crash" or "stop" while interrupted and not resumed
+    crash_cuts: int = 0  # turns cut by crashes in a row (the crash-loop guard counts them)
 
     @property
     def isolation(self) -> str:

@@ -77,6 +77,8 @@ def serve(
         port=settings.port,
         log_level=log_level.lower(),
         lifespan="on",
+        # Open connections get a third of the grace; stopping the turns has the rest.
+        timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_seconds / 3)),
     )
 
 

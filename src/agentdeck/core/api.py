@@ -35,7 +35,7 @@ from agentdeck.auth import revoke_token as revoke_stored_token
 from agentdeck.auth.access import AuditEntry
 from agentdeck.bus import Bus, Change, Listener
 from agentdeck.config import Settings
-from agentdeck.core import cleanup, isolation, policy, workspace
+from agentdeck.core import cleanup, isolation, policy, recovery, workspace
 from agentdeck.core.approvals import Asker, Decisions
 from agentdeck.core.documents import (
     AgentList,
@@ -60,6 +60,7 @@ from agentdeck.core.documents import (
     TaskSummary,
 )
 from agentdeck.core.lifecycle import Lifecycle
+from agentdeck.core.recovery import Recovery
 from agentdeck.core.requests import (
     Clean,
     ContinueTask,
@@ -144,6 +145,8 @@ class Core:
         self.prompts = PromptLibrary(settings)
         self._agent_infos: dict[str, AgentInfo] | None = None
         self._started = time.monotonic()
+        self.recovery = Recovery()  # what the last start-up found (see `recovered`)
+        self.recovered = anyio.Event()
 
     @classmethod
     def ephemeral(cls, settings: Settings) -> Core:
@@ -153,13 +156,34 @@ class Core:
     # -- life of the core -----------------------------------------------------------
 
     async def run(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
-        """Recover, then schedule turns until cancelled (use with ``TaskGroup.start``)."""
-        await self.recover()
-        await self._scheduler.run(task_status=task_status)
+        """Recover, then schedule turns until cancelled (use with ``TaskGroup.start``);
+        tasks cut by the last crash or stop resume one at a time."""
+        found = await recovery.recover(self._life, self.settings)
+        self.recovery = found
+        self.recovered.set()
+        async with anyio.create_task_group() as tg:
+            await tg.start(self._scheduler.run)
+            tg.start_soon(
+                recovery.resume_one_at_a_time,
+                self._life,
+                self._bus,
+                self._scheduler.wake,
+                found.resuming,
+                self.settings.auto_resume_limit,
+            )
+            task_status.started()
 
-    async def recover(self) -> list[str]:
-        """Tasks whose turn was cut by a crash become ``interrupted`` (resumable)."""
-        return await cleanup.recover(self._life)
+    async def stop(self, reason: str = "server stopping") -> list[str]:
+        """Start no more turns; interrupt the running ones (``interrupted``, resumed at the
+        next start) and wait up to ``shutdown_grace_seconds`` for them to end. Returns
+        the ids of the tasks interrupted."""
+        running = self._scheduler.stop()
+        for control in running.values():
+            control.interrupt(reason)
+        with anyio.move_on_after(self.settings.shutdown_grace_seconds):
+            for control in running.values():
+                await control.done.wait()
+        return sorted(running)
 
     def close(self) -> None:
         self._store.close()
@@ -211,6 +235,9 @@ class Core:
                 settings.deny_rules if request.deny_rules is None else request.deny_rules
             ),
             git=plan.branch_group() if plan else None,
+            auto_resume=settings.auto_resume
+            if request.auto_resume is None
+            else request.auto_resume,
         )
         if plan is not None:
             await workspace.git(plan.repo, "branch", plan.branch, plan.base)

@@ -1,52 +1,17 @@
-"""Tidying up: recovery after a crash, and deleting ended tasks."""
+"""Tidying up: deleting ended tasks."""
 
 from __future__ import annotations
 
 from collections.abc import Set
 from datetime import timedelta
 
-import anyio
-
-from agentdeck import cgroup
 from agentdeck.core import isolation
 from agentdeck.core.lifecycle import Lifecycle
 from agentdeck.core.requests import Clean
-from agentdeck.model import EventKind, NewEvent, Task, TaskStatus, now
-from agentdeck.proctree import kill_tree
+from agentdeck.model import Task, TaskStatus, now
 
 KEEP_RECENT = timedelta(hours=24)  # clean(keep_recent=true) keeps tasks ended since
 ENDED = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED)
-
-
-async def recover(lifecycle: Lifecycle) -> list[str]:
-    """Tasks found mid-turn at start-up become ``interrupted``; their ids.
-
-    An agent that outlived a crashed server has nobody reading it, so it is stopped;
-    the agent's session id is kept, so ``update_task`` resumes the conversation.
-    """
-    cut = await lifecycle.store.list_tasks(
-        statuses=[TaskStatus.IN_PROGRESS, TaskStatus.INPUT_REQUIRED]
-    )
-    for stale in cut:
-        await kill_tree(None, marker=stale.id)
-        async with lifecycle.editing(stale.id) as task:
-            finished = NewEvent(
-                EventKind.TURN_FINISHED,
-                {
-                    "success": False,
-                    "error": "agentdeck stopped while this turn ran",
-                    "interrupted": True,
-                },
-                task.turns,
-            )
-            await lifecycle.transition(
-                task,
-                TaskStatus.INTERRUPTED,
-                "agentdeck stopped while the turn ran; update_task resumes the conversation",
-                [finished],
-            )
-    await anyio.to_thread.run_sync(cgroup.sweep)  # also probes for cgroups, once
-    return [t.id for t in cut]
 
 
 async def clean(lifecycle: Lifecycle, running: Set[str], request: Clean) -> list[Task]:

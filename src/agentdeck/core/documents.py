@@ -162,6 +162,10 @@ class TaskFields(Document):
     allow_rules: list[str]
     deny_rules: list[str]
     always_allow: list[str]
+    status_reason: str | None
+    auto_resume: bool
+    interrupted_by: str | None
+    crash_cuts: int
     isolation: str
     repo_path: str | None
     subdir: str

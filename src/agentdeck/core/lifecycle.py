@@ -30,6 +30,9 @@ COLUMNS = (
     "updated_at",
     "git",
     "always_allow",
+    "status_reason",
+    "interrupted_by",
+    "crash_cuts",
 )
 
 
@@ -104,6 +107,9 @@ class Lifecycle:
             task.turns,
         )
         task.status = to
+        task.status_reason = reason
+        if to != TaskStatus.INTERRUPTED:
+            task.interrupted_by = None
         if to.terminal:
             task.ended_at = task.ended_at or now()
             task.queue.clear()

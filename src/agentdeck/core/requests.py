@@ -119,6 +119,14 @@ class CreateTask(Request):
         Field(max_length=RULES_MAX, description="e.g. ['Bash(npm test:*)', 'WebFetch']"),
     ] = None
     deny_rules: Annotated[list[Rule] | None, Field(max_length=RULES_MAX)] = None
+    auto_resume: Annotated[
+        bool | None,
+        Field(
+            strict=True,
+            description="Resume by itself after a server crash or restart cut its turn "
+            "(default: the server's auto_resume setting, on).",
+        ),
+    ] = None
 
 
 class ContinueTask(Request):

@@ -43,6 +43,7 @@ class TurnControl:
     """Handle on a running turn (its preparation included): cancel it with a reason."""
 
     reason: str | None = None
+    interrupted: bool = False  # by a server stop: the task is kept, to resume
     done: anyio.Event = field(default_factory=anyio.Event)
     _scopes: list[anyio.CancelScope] = field(default_factory=list)
 
@@ -58,6 +59,12 @@ class TurnControl:
         self.reason = self.reason or reason
         for scope in self._scopes:
             scope.cancel()
+
+    def interrupt(self, reason: str) -> None:
+        """Stop the turn for a server stop: the task becomes ``interrupted``, not cancelled."""
+        if self.reason is None:
+            self.interrupted = True
+        self.cancel(reason)
 
     @property
     def cancelled(self) -> bool:

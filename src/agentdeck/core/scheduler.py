@@ -28,6 +28,12 @@ class Scheduler:
         self._running_repo: dict[str, str] = {}  # task id -> repository, for per-repo limits
         self._wakeup = anyio.Event()
         self._tg: TaskGroup | None = None
+        self._stopping = False
+
+    def stop(self) -> dict[str, TurnControl]:
+        """Start no more turns; the turns running now."""
+        self._stopping = True
+        return dict(self.running)
 
     def wake(self) -> None:
         """Something may be runnable now (a task was queued, a turn ended)."""
@@ -44,13 +50,13 @@ class Scheduler:
                     await self._wakeup.wait()
                     self._wakeup = anyio.Event()
             finally:
-                # Turns cut by shutdown stay in_progress; the next start marks them
-                # interrupted, exactly as after a crash.
+                # Turns still running (`Core.stop` ran out of time, or never ran) stay
+                # in_progress; the next start marks them interrupted, as after a crash.
                 self._tg = None
 
     async def _schedule(self) -> None:
         free = self.settings.max_running - len(self.running)
-        if free <= 0 or self._tg is None:
+        if free <= 0 or self._tg is None or self._stopping:
             return
         pending = await self.store.list_tasks(statuses=[TaskStatus.PENDING], oldest_first=True)
         per_repo: dict[str, int] = {}

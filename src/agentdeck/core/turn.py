@@ -81,7 +81,7 @@ class Turn:
             await self.lifecycle.transition(
                 task, TaskStatus.IN_PROGRESS, f"turn {task.turns} started"
             )
-        if task.git is not None and not await self._prepare(task, control):
+        if task.git is not None and not await self._prepare(task, control, instructions):
             return
         agent = self.agents[task.agent]
         request = TurnRequest(
@@ -106,7 +106,7 @@ class Turn:
                 await _leave_no_process(task.id)
         await self._settle(task_id, control, outcome, instructions)
 
-    async def _prepare(self, task: Task, control: TurnControl) -> bool:
+    async def _prepare(self, task: Task, control: TurnControl, instructions: str) -> bool:
         """Make sure the worktree exists (copy files, run setup); False if the turn ends."""
         assert task.git is not None
         git = copy.deepcopy(task.git)
@@ -124,7 +124,9 @@ class Turn:
                 fresh.git.worktree_path = git.worktree_path
                 fresh.git.copied_files = git.copied_files
             if control.reason is not None:
-                await self.lifecycle.transition(fresh, TaskStatus.CANCELLED, control.reason, events)
+                if control.interrupted:  # never delivered: the resumed turn's
+                    fresh.queue.insert(0, instructions)
+                await self._stopped(fresh, control, events)
                 return False
             if error is not None:
                 fresh.error = error
@@ -145,8 +147,10 @@ class Turn:
         """After the agent: commit its work, then the status the turn ended in."""
         async with self.lifecycle.editing(task_id) as task:
             events = await self._commit_work(task, instructions)
+            if not control.interrupted:
+                task.crash_cuts = 0  # the turn ended here, not in a crash
             if control.reason is not None:
-                await self.lifecycle.transition(task, TaskStatus.CANCELLED, control.reason, events)
+                await self._stopped(task, control, events)
             elif not outcome.success:
                 task.error = outcome.error or "failed"
                 await self.lifecycle.transition(task, TaskStatus.FAILED, task.error, events)
@@ -156,6 +160,16 @@ class Turn:
                 )
             else:
                 await self.lifecycle.transition(task, TaskStatus.WAITING, "turn finished", events)
+
+    async def _stopped(self, task: Task, control: TurnControl, events: list[NewEvent]) -> None:
+        """A turn stopped by the user (``cancelled``) or by a server stop (``interrupted``)."""
+        assert control.reason is not None
+        if control.interrupted:
+            task.interrupted_by = "stop"
+            reason = f"{control.reason}: the turn was interrupted, and resumes at the next start"
+            await self.lifecycle.transition(task, TaskStatus.INTERRUPTED, reason, events)
+        else:
+            await self.lifecycle.transition(task, TaskStatus.CANCELLED, control.reason, events)
 
     @staticmethod
     async def _commit_work(task: Task, instructions: str) -> list[NewEvent]:

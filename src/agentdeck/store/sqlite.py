@@ -210,6 +210,12 @@ _MIGRATIONS: dict[int, str] = {
     CREATE TABLE event_cursor (last INTEGER NOT NULL);
     INSERT INTO event_cursor SELECT COALESCE(MAX(id), 0) FROM events;
     """,
+    8: """
+    ALTER TABLE tasks ADD COLUMN status_reason TEXT;
+    ALTER TABLE tasks ADD COLUMN auto_resume INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE tasks ADD COLUMN interrupted_by TEXT;
+    ALTER TABLE tasks ADD COLUMN crash_cuts INTEGER NOT NULL DEFAULT 0;
+    """,
 }
 
 SCHEMA_VERSION = max(_MIGRATIONS)
@@ -238,6 +244,8 @@ def _value(name: str, value: Any) -> Any:
         return json.loads(value)
     if name == "status":
         return TaskStatus(value)
+    if name == "auto_resume":
+        return bool(value)
     return value
 
 

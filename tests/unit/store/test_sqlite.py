@@ -131,9 +131,10 @@ async def test_migration_tallies_the_events_already_stored(tmp_path: Path) -> No
         db.execute("DROP TABLE task_totals")
         for column in ("log_events", "tool_calls", "commands", "files_affected"):
             db.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
+        _drop_recovery_columns(db)
         _drop_event_cursor(db)
         db.execute("PRAGMA user_version = 4")
-    assert max(_MIGRATIONS) == 7
+    assert max(_MIGRATIONS) == 8
     store = SqliteStore(path)
     tally = await store.tally("t-1")
     assert (tally.log_events, tally.tool_calls, tally.commands) == (6, 4, 1)
@@ -258,6 +259,12 @@ def test_statistics_kept_by_triggers_equal_a_full_count(
     assert kept == counted
 
 
+def _drop_recovery_columns(db: sqlite3.Connection) -> None:
+    """Undo migration 8."""
+    for column in ("status_reason", "auto_resume", "interrupted_by", "crash_cuts"):
+        db.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
+
+
 def _drop_event_cursor(db: sqlite3.Connection) -> None:
     """Undo migration 7: no global event ids."""
     db.execute("DROP INDEX events_id")
@@ -276,6 +283,7 @@ async def test_migration_numbers_stored_events_in_time_order(tmp_path: Path) -> 
             await store.append(task_id, [NewEvent("log", {"text": f"{task_id} {n}"})])
     store.close()
     with sqlite3.connect(path) as db:
+        _drop_recovery_columns(db)
         _drop_event_cursor(db)
         db.execute("PRAGMA user_version = 6")
     store = SqliteStore(path)
