@@ -10,6 +10,7 @@ from agentdeck.cli import open as cli_open
 from agentdeck.cli import serve as cli_serve
 from agentdeck.cli import tasks as cli_tasks
 from agentdeck.cli.notify import notify_app
+from agentdeck.cli.service import service_app
 from agentdeck.cli.tokens import audit, token_app
 
 app = typer.Typer(
@@ -38,6 +39,7 @@ app.command()(cli_login.logout)
 app.command("open")(cli_open.open_)
 app.command()(cli_doctor.doctor)
 app.add_typer(notify_app)
+app.add_typer(service_app)
 app.add_typer(token_app, name="token")
 app.command("audit")(audit)
 app.command()(cli_serve.serve)
