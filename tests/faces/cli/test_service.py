@@ -32,9 +32,7 @@ def test_the_unit_runs_serve_with_the_users_roots_home_and_port(
     assert "-m agentdeck serve --host 127.0.0.1 --port 3123" in start
     assert f'--root "{other}"' in start  # quoted: the path has a space
     assert f"Environment=AGENTDECK_HOME={cli_settings.home}" in lines
-    assert {"Restart=on-failure", "StandardOutput=journal", "WantedBy=default.target"} <= set(
-        lines
-    )
+    assert {"Restart=on-failure", "StandardOutput=journal", "WantedBy=default.target"} <= set(lines)
     assert "TimeoutStopSec=15" in lines  # the stop grace (10 s) and some
 
 

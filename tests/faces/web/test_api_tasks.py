@@ -32,7 +32,9 @@ def writes_app(request: TurnRequest) -> list[Step]:
 async def test_create_continue_cancel_end_over_rest(core_settings: Settings) -> None:
     async with rest(core_settings, FakeAgent()) as (http, core, auth):
         write = auth["write"]
-        made = await http.post("/tasks", json={"title": "Hi", "instructions": "hello"}, headers=write)
+        made = await http.post(
+            "/tasks", json={"title": "Hi", "instructions": "hello"}, headers=write
+        )
         assert made.status_code == 201, made.text
         task = made.json()
         assert task["title"] == "Hi" and task["status"] in ("pending", "in_progress", "waiting")

@@ -61,9 +61,7 @@ async def test_a_turn_cut_by_a_crash_resumes_in_the_same_session(
 
 
 async def test_auto_resume_false_stays_interrupted(core_settings: Settings) -> None:
-    task_id = await crash_mid_turn(
-        core_settings, FakeAgent(script=hangs_first), auto_resume=False
-    )
+    task_id = await crash_mid_turn(core_settings, FakeAgent(script=hangs_first), auto_resume=False)
     agent = FakeAgent(script=hangs_first)
     async with running(core_settings, agent) as core:
         await anyio.wait_all_tasks_blocked()

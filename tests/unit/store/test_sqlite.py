@@ -288,7 +288,9 @@ async def test_migration_numbers_stored_events_in_time_order(tmp_path: Path) -> 
         db.execute("PRAGMA user_version = 6")
     store = SqliteStore(path)
     replay = await store.events_after(0)
-    assert [e.data["text"] for e in replay] == [f"{t} {n}" for n in range(3) for t in ("t-2", "t-1")]
+    assert [e.data["text"] for e in replay] == [
+        f"{t} {n}" for n in range(3) for t in ("t-2", "t-1")
+    ]
     assert [e.id for e in replay] == list(range(1, 7))
     await store.append("t-1", [NewEvent("log", {"text": "after"})])
     assert (await store.events_after(6))[0].id == 7 == await store.last_event_id()
