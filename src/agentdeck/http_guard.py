@@ -2,7 +2,8 @@
 
 1. CORS: only ``http.cors_origins`` get ``Access-Control-Allow-Origin`` (none by default).
    `JsonErrors`: any error answered as plain text (by a guard below, the SDK or the
-   router) is rewritten as JSON (``/mcp``: a JSON-RPC error), status and headers kept.
+   router) is rewritten as JSON (``/mcp``: a JSON-RPC error), status and headers kept;
+   an HTML page outside ``/api`` and ``/mcp`` (a used approval link's, say) stays one.
 2. Host / Origin (DNS rebinding): the SDK's `TransportSecuritySettings` check, on every
    path (the SDK applies it to ``/mcp`` too). Default hosts: loopback names with the port.
 3. Rate limit per token (per client address without one) → 429 with ``Retry-After``;
@@ -127,7 +128,12 @@ class JsonErrors:
         async def send_json_errors(message: Message) -> None:
             nonlocal held
             start = message["type"] == "http.response.start"
-            if start and int(message["status"]) >= 400 and (not _is_json(message) or _is_mcp(path)):
+            if (
+                start
+                and int(message["status"]) >= 400
+                and (not _is_json(message) or _is_mcp(path))
+                and not _is_page(path, message)
+            ):
                 held = message
                 return
             if held is None or message["type"] != "http.response.body":
@@ -158,6 +164,16 @@ class JsonErrors:
 
 def _is_mcp(path: str) -> bool:
     return path == "/mcp" or path.startswith("/mcp/")
+
+
+def _is_page(path: str, start: Message) -> bool:
+    """An HTML page for people (outside ``/api`` and ``/mcp``), kept as it is."""
+    if _is_mcp(path) or path == "/api" or path.startswith("/api/"):
+        return False
+    for name, value in start.get("headers", []):
+        if name.lower() == b"content-type":
+            return bytes(value).lower().startswith(b"text/html")
+    return False
 
 
 def _is_json(start: Message) -> bool:
