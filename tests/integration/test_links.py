@@ -100,6 +100,7 @@ async def test_allow_from_the_ntfy_button_then_the_link_is_spent(
             for body in (b"decision=allow", b"decision=deny"):
                 again = await http.post(link, content=body)
                 assert again.status_code == 410 and "used" in again.text
+                assert again.headers["content-type"].startswith("text/html")  # a page
             assert (await http.get(link)).status_code == 410
             tampered = link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB")
             assert (await http.post(tampered, content=b"decision=deny")).status_code == 403

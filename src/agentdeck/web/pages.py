@@ -1,5 +1,7 @@
 """Small server-rendered HTML pages (login by code, approval links): no script, no data
-beyond what the page needs, never framed, never cached, no referrer sent onwards."""
+beyond what the page needs, never framed, never cached, no referrer sent to another site
+(``same-origin``, not ``no-referrer``: with that, Chromium sends ``Origin: null`` on the
+page's own form POSTs, which the Origin check refuses)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from starlette.responses import HTMLResponse
 
 HEADERS = {
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": (

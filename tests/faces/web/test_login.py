@@ -238,7 +238,7 @@ async def test_a_login_code_works_once(core_settings: Settings) -> None:
             preview = await browser.get(f"/login?code={code}")  # a chat app's preview fetch
             assert preview.status_code == 200 and "<form method=post" in preview.text
             assert not preview.headers.get_list("set-cookie")  # a GET never logs in
-            assert preview.headers["referrer-policy"] == "no-referrer"
+            assert preview.headers["referrer-policy"] == "same-origin"
             assert "frame-ancestors 'none'" in preview.headers["content-security-policy"]
             done = await browser.post(
                 "/login", data={"code": code}, headers={"Origin": BASE}, follow_redirects=False
