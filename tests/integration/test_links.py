@@ -36,9 +36,10 @@ def ntfy_actions(header: str) -> dict[str, dict[str, str]]:
     return out
 
 
-async def pushed(rx: NotifyReceiver) -> Received:
+async def pushed(rx: NotifyReceiver, path: str) -> Received:
+    """The one message that reached ``path`` (``/`` is ntfy's JSON publish)."""
     with anyio.fail_after(WAIT):
-        while not (got := [r for r in rx.received if "x-actions" in r.headers]):
+        while not (got := [r for r in rx.received if r.path == path]):
             await anyio.sleep(POLL)
     assert len(got) == 1
     return got[0]
@@ -54,7 +55,10 @@ async def test_allow_from_the_ntfy_button_then_the_link_is_spent(
 ) -> None:
     with NotifyReceiver() as rx:
         notify = settings.notify.model_copy(
-            update={"urls": [rx.url("ntfy", "deck")], "events": ["input_required"]}
+            update={
+                "urls": [rx.url("ntfy", "deck"), rx.url("json", "hook")],
+                "events": ["input_required"],
+            }
         )
         asking = settings.model_copy(update={"approval_policy": "ask", "notify": notify})
         async with serve(asking) as srv, httpx2.AsyncClient(timeout=30) as http:
@@ -63,8 +67,8 @@ async def test_allow_from_the_ntfy_button_then_the_link_is_spent(
             task = await create(core, "Linked", "BASH echo linked > linked.txt")
             await task_in(core, task.id, TaskStatus.INPUT_REQUIRED, timeout=WAIT)
 
-            push = await pushed(rx)
-            assert push.path == "/" and push.body["topic"] == "deck"
+            push = await pushed(rx, "/")
+            assert push.body["topic"] == "deck"
             assert push.body["title"] == "agentdeck: Linked — input_required"
             buttons = ntfy_actions(push.headers["x-actions"])
             assert set(buttons) == {"Allow", "Deny"}
@@ -73,6 +77,8 @@ async def test_allow_from_the_ntfy_button_then_the_link_is_spent(
             assert buttons["Deny"]["url"] == link == push.headers["x-click"]
             assert f"answer: {link}" in push.body["message"]
             assert buttons["Allow"]["method"] == "POST"
+            plain = await pushed(rx, "/hook")  # a JSON webhook: the link, no buttons
+            assert f"answer: {link}" in plain.body["message"] and "x-actions" not in plain.headers
             assert (buttons["Allow"]["body"], buttons["Deny"]["body"]) == (
                 "decision=allow",
                 "decision=deny",
