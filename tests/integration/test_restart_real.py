@@ -1,4 +1,5 @@
-"""A real `agentdeck serve` process killed mid-turn, then restarted on the same state dir."""
+"""A real `agentdeck serve` process killed mid-turn (or stopped with SIGTERM), then
+restarted on the same state dir: cut turns resume by themselves, in the same session."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import pytest
@@ -32,10 +34,10 @@ def _free_port() -> int:
 
 @contextmanager
 def agentdeck_serve(
-    home: Path, project: Path, log: Path
+    home: Path, project: Path, log: Path, **extra: str
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = _free_port()
-    env = {**os.environ, "AGENTDECK_HOME": str(home), "AGENTDECK_ROOTS": str(project)}
+    env = {**os.environ, "AGENTDECK_HOME": str(home), "AGENTDECK_ROOTS": str(project), **extra}
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "agentdeck", "serve", "--port", str(port)],
@@ -59,7 +61,7 @@ def _healthy(base: str) -> bool:
         return False
 
 
-async def test_killed_server_leaves_interrupted_task_that_resumes(
+async def test_killed_server_leaves_an_interrupted_task_that_update_task_resumes(
     tmp_path: Path, project: Path, agent_env: dict[str, str], fake_model: FakeAnthropic
 ) -> None:
     home = tmp_path / "state"
@@ -75,6 +77,7 @@ async def test_killed_server_leaves_interrupted_task_that_resumes(
                 "create_task",
                 title="Long",
                 instructions=f"WRITE notes.txt started\nBASH {LONG_COMMAND}",
+                auto_resume=False,  # left to the user
             )
             task_id = created["result"]["task_id"]
             await wait_until(lambda: len(alive_members(None, marker=task_id)) >= 3, timeout=60)
@@ -113,3 +116,79 @@ async def test_killed_server_leaves_interrupted_task_that_resumes(
             last = fake_model.message_requests()[-1]
             texts = FakeAnthropic.user_texts(last)
             assert texts[0].startswith("WRITE notes.txt started") and texts[-1] == "SAY resumed"
+
+
+async def _long_task(base: str) -> tuple[str, dict[str, Any]]:
+    """A task whose turn runs a long command; its id and document once the command runs."""
+    async with Client(f"{base}/mcp") as client:
+        created = await call(
+            client,
+            "create_task",
+            title="Long",
+            instructions=f"WRITE notes.txt started\nBASH {LONG_COMMAND}",
+        )
+        task_id = created["result"]["task_id"]
+        await wait_until(lambda: len(alive_members(None, marker=task_id)) >= 3, timeout=60)
+        return task_id, await read_json(client, f"task://{task_id}")
+
+
+async def test_a_turn_cut_by_kill_9_resumes_by_itself_in_the_same_session(
+    tmp_path: Path, project: Path, agent_env: dict[str, str], fake_model: FakeAnthropic
+) -> None:
+    home, log = tmp_path / "state", tmp_path / "server.log"
+    with agentdeck_serve(home, project, log) as (base, proc):
+        await wait_until(lambda: _healthy(base), timeout=30)
+        task_id, before = await _long_task(base)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    with agentdeck_serve(home, project, log) as (base, _proc):  # nothing else is done
+        await wait_until(lambda: _healthy(base), timeout=30)
+        async with Client(f"{base}/mcp") as client:
+            task = await wait_status(client, task_id, {"waiting", "failed"})
+            assert task["status"] == "waiting", task.get("error")
+            assert task["turns"] == before["turns"] + 1
+            assert task["session_id"] == before["session_id"]
+            events = await read_json(client, f"task://{task_id}/events?after=0")
+    resumed = [e for e in events["events"] if e["data"].get("source") == "auto_resume"]
+    assert resumed and "the server crashed" in resumed[0]["data"]["text"]
+    last = fake_model.message_requests()[-1]
+    texts = FakeAnthropic.user_texts(last)
+    assert texts[0].startswith("WRITE notes.txt started")  # the earlier history
+    assert "previous turn was cut off" in texts[-1]
+
+
+async def test_sigterm_interrupts_the_turn_leaves_no_agent_and_exits_in_the_grace(
+    tmp_path: Path, project: Path, agent_env: dict[str, str], fake_model: FakeAnthropic
+) -> None:
+    home, log = tmp_path / "state", tmp_path / "server.log"
+    grace = 5
+    with agentdeck_serve(home, project, log, AGENTDECK_SHUTDOWN_GRACE_SECONDS=str(grace)) as (
+        base,
+        proc,
+    ):
+        await wait_until(lambda: _healthy(base), timeout=30)
+        task_id, _ = await _long_task(base)
+        proc.send_signal(signal.SIGTERM)
+        # Within the grace (and the interpreter's exit); uvicorn re-raises the SIGTERM it
+        # handled, which systemd counts as a clean stop.
+        assert proc.wait(timeout=grace + 3) == -signal.SIGTERM
+    assert "stopped; interrupted the turns of " + task_id in log.read_text()
+    assert alive_members(None, marker=task_id) == []
+
+    with agentdeck_serve(home, project, log, AGENTDECK_AUTO_RESUME="false") as (base, _proc):
+        await wait_until(lambda: _healthy(base), timeout=30)
+        async with Client(f"{base}/mcp") as client:
+            task = await read_json(client, f"task://{task_id}")
+        events = await _events(base, task_id)
+    assert task["status"] == "interrupted"
+    assert task["status_reason"].startswith("interrupted; auto-resume is off")
+    status = [e for e in events if e["kind"] == "status"]
+    assert status[-1]["data"]["to"] == "interrupted"
+    assert status[-1]["data"]["reason"].startswith("server stopping")
+
+
+async def _events(base: str, task_id: str) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient() as http:
+        page = (await http.get(f"{base}/api/tasks/{task_id}/events?after=0")).json()
+    return list(page["events"])
