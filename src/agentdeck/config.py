@@ -20,14 +20,23 @@ from agentdeck.errors import ConfigError
 
 PermissionMode = Literal["bypassPermissions", "acceptEdits", "default", "plan"]
 NotifyKind = Literal[
-    "turn_finished", "completed", "failed", "input_required", "interrupted", "cancelled"
+    "turn_finished",
+    "completed",
+    "failed",
+    "input_required",
+    "interrupted",
+    "interrupted_resuming",
+    "interrupted_needs_you",
+    "cancelled",
 ]
 NOTIFY_KINDS: tuple[NotifyKind, ...] = (
     "turn_finished",
     "completed",
     "failed",
     "input_required",
-    "interrupted",
+    "interrupted",  # either of the next two (the restart summaries)
+    "interrupted_resuming",
+    "interrupted_needs_you",
     "cancelled",
 )
 

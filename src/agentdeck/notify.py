@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import anyio
 import anyio.to_thread
 from anyio.abc import ObjectReceiveStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 from agentdeck.auth.links import ApprovalLinks, public_base
 from agentdeck.config import NotifyKind, NotifySettings, Settings
@@ -54,8 +55,11 @@ _TYPE_OF: dict[NotifyKind, str] = {
     "failed": "failure",
     "input_required": "warning",
     "interrupted": "warning",
+    "interrupted_resuming": "info",
+    "interrupted_needs_you": "warning",
     "cancelled": "warning",
 }
+RESTART_LISTED = 20  # tasks named in one restart summary
 _WATCHED = frozenset({*_KIND_OF, _S.WAITING})
 _LINE_MAX = 200
 NTFY_SCHEMES = frozenset({"ntfy", "ntfys"})
@@ -81,6 +85,7 @@ class Message:
     notify_type: str
     urls: tuple[str, ...]
     approval: str | None = None  # the signed link that answers the decision, if any
+    about: tuple[str, ...] = ()  # every task a summary is about (default: task_id)
 
 
 def redact_url(url: str) -> str:
@@ -199,6 +204,28 @@ def compose(
     return title, body
 
 
+def compose_restart(
+    settings: NotifySettings, kind: NotifyKind, tasks: Sequence[Task]
+) -> tuple[str, str]:
+    """One message for every task a restart found cut: resuming, or held for the user."""
+    count = f"{len(tasks)} tasks" if len(tasks) > 1 else f"task {tasks[0].title}"
+    if kind == "interrupted_resuming":
+        title = f"agentdeck restarted: {count} interrupted — resuming"
+        head = "Their turns were cut by a server crash or stop; they resume one at a time."
+    else:
+        title = f"agentdeck restarted: {count} interrupted — needs you"
+        head = "Cut by server crashes again and again, so not resumed by itself."
+    lines = [head]
+    for task in tasks[:RESTART_LISTED]:
+        why = _first_line(task.status_reason) if kind == "interrupted_needs_you" else ""
+        lines.append(f"- {task.title} (turn {task.turns}): {link(settings, task.id)}")
+        if why:
+            lines.append(f"  {why}")
+    if len(tasks) > RESTART_LISTED:
+        lines.append(f"… and {len(tasks) - RESTART_LISTED} more")
+    return title, "\n".join(lines)
+
+
 def kind_of(status: Event) -> NotifyKind | None:
     to, src = status.data.get("to"), status.data.get("from")
     if to == _S.WAITING:
@@ -245,6 +272,7 @@ class Notifier:
         send, receive = anyio.create_memory_object_stream[Message](self.config.queue_size)
         async with self.core.watch() as changes, anyio.create_task_group() as tg:
             tg.start_soon(self._worker, receive)
+            tg.start_soon(self._restart_summaries, send.clone())
             task_status.started()
             async with send:
                 async for change in changes:
@@ -260,6 +288,34 @@ class Notifier:
                             await self._record(message, "", False, 0, "queue full: dropped")
                         except anyio.BrokenResourceError:  # the worker is gone: shutting down
                             return
+
+    async def _restart_summaries(self, send: MemoryObjectSendStream[Message]) -> None:
+        """Once start-up recovery is done: one message per route for the tasks it resumes,
+        and one for those the crash-loop guard holds (never one per task)."""
+        async with send:
+            await self.core.recovered.wait()
+            found = self.core.recovery
+            groups: dict[tuple[tuple[str, ...], NotifyKind], list[Task]] = {}
+            wanted: tuple[tuple[NotifyKind, list[Task]], ...] = (
+                ("interrupted_resuming", found.resuming),
+                ("interrupted_needs_you", found.held),
+            )
+            for kind, tasks in wanted:
+                for task in tasks:
+                    urls, kinds = self._route(task)
+                    if urls and (kind in kinds or "interrupted" in kinds):
+                        groups.setdefault((urls, kind), []).append(task)
+            for (urls, kind), tasks in groups.items():
+                title, body = compose_restart(self.config, kind, tasks)
+                first = tasks[0]
+                about = tuple(t.id for t in tasks)
+                message = Message(
+                    first.id, first.turns, kind, title, body, _TYPE_OF[kind], urls, None, about
+                )
+                try:
+                    send.send_nowait(message)
+                except anyio.WouldBlock:
+                    await self._record(message, "", False, 0, "queue full: dropped")
 
     def _route(self, task: Task) -> tuple[tuple[str, ...], Sequence[NotifyKind]]:
         """The URLs and kinds that apply to ``task``: the deepest matching project wins."""
@@ -295,6 +351,8 @@ class Notifier:
             kind = kind_of(event)
             if kind is None or kind not in kinds or not urls:
                 continue
+            if kind == "interrupted":
+                continue  # cut by a crash or stop: the restart summary tells (one, not ten)
             approval = self._approval(task.id, event.turn) if kind == "input_required" else None
             title, body = compose(self.config, task, kind, event, approval)
             out.append(
@@ -370,8 +428,9 @@ class Notifier:
             "attempt": attempt,
             "error": error,
         }
-        with contextlib.suppress(NotFound):  # the task may have been deleted meanwhile
-            await self.core.record(message.task_id, [NewEvent(EventKind.LOG, data, message.turn)])
+        for task_id in message.about or (message.task_id,):
+            with contextlib.suppress(NotFound):  # the task may have been deleted meanwhile
+                await self.core.record(task_id, [NewEvent(EventKind.LOG, data, message.turn)])
 
 
 async def send_test(

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from agentdeck.app import Deck
 from agentdeck.cli.notify import notify_app
-from agentdeck.config import NotifySettings, Settings, load_settings
+from agentdeck.config import NOTIFY_KINDS, NotifySettings, Settings, load_settings
 from agentdeck.core import Core, EventItem
 from agentdeck.model import Event, EventKind, NewEvent, Task, TaskStatus, now
 from agentdeck.notify import Notifier, compose, kind_of, redact_url
@@ -160,13 +160,18 @@ async def test_one_message_per_transition(
         await store.save(row, [NewEvent(EventKind.STATUS, started, row.turns)], ("status", "turns"))
     finally:
         store.close()
-    async with running(settings) as deck:
-        await task_in(deck, cut.id, TaskStatus.INTERRUPTED)
-        received = await messages(rx, 6)
-        tasks = {t: await deck.core.get(t) for t in (done.id, boom.id, stop.id, cut.id)}
-        await notify_events(deck.core, cut.id, 2 * 2)  # 2 notices x 2 URLs, all recorded
+    async with running(settings) as deck:  # ... and resumes it by itself
 
-    assert len(received) == 6
+        async def resumed() -> bool:
+            task = await deck.core.get(cut.id)
+            return task.status == TaskStatus.WAITING and task.turns == 3
+
+        await poll(resumed)
+        received = await messages(rx, 7)
+        tasks = {t: await deck.core.get(t) for t in (done.id, boom.id, stop.id, cut.id)}
+        await notify_events(deck.core, cut.id, 3 * 2)  # 3 notices x 2 URLs, all recorded
+
+    assert len(received) == 7
     body = one(received, tasks[done.id], "waiting")
     assert "result: hi there (history: 0)" in body["message"]
     assert "turn finished, turn 1" in body["message"]
@@ -177,14 +182,16 @@ async def test_one_message_per_transition(
     assert failed["type"] == "failure"
     cancelled = one(received, tasks[stop.id], "cancelled")
     assert "reason: cancelled by the user" in cancelled["message"]
-    one(received, tasks[cut.id], "waiting")
-    interrupted = one(received, tasks[cut.id], "interrupted")
-    assert "reason: agentdeck stopped while the turn ran" in interrupted["message"]
-    assert interrupted["type"] == "warning"
+    cut_waiting = [r for r in received if r.body["title"] == "agentdeck: Cut — waiting"]
+    assert len(cut_waiting) == 2  # its first turn, and the one resumed after the restart
+    summary = [r.body for r in received if "restarted" in r.body["title"]]
+    assert [b["title"] for b in summary] == ["agentdeck restarted: task Cut interrupted — resuming"]
+    assert f"http://deck.example:3000/ui/tasks/{cut.id}" in summary[0]["message"]
+    assert summary[0]["type"] == "info"
 
-    # The same six went to ntfy (JSON publish: topic, title, message).
-    ntfy = await messages(rx, 6, path="/")
-    assert len(ntfy) == 6
+    # The same seven went to ntfy (JSON publish: topic, title, message).
+    ntfy = await messages(rx, 7, path="/")
+    assert len(ntfy) == 7
     assert {r.body["topic"] for r in ntfy} == {"agentdeck"}
     assert sorted(r.body["title"] for r in ntfy) == sorted(r.body["title"] for r in received)
 
@@ -293,7 +300,7 @@ def test_kinds_config_and_routing(project: Path, tmp_path: Path) -> None:
     }
     settings = load_settings(env=env)
     assert settings.notify.urls == ["json://a/x", "ntfy://b/t", "pover://u@t"]
-    assert len(settings.notify.events) == 6
+    assert settings.notify.events == list(NOTIFY_KINDS)
 
     sub = project / "sub"
     sub.mkdir()

@@ -85,8 +85,8 @@ async def recover(lifecycle: Lifecycle, settings: Settings) -> Recovery:
             await _leave(
                 lifecycle,
                 task,
-                f"its turn was cut by {task.crash_cuts} server crashes in a row, so it is "
-                "not resumed again by itself",
+                f"its turn was cut by {_crashes(task.crash_cuts)} in a row, so it is not "
+                "resumed again by itself",
             )
             found.held.append(task)
         else:
@@ -143,6 +143,10 @@ async def _leave(lifecycle: Lifecycle, task: Task, why: str) -> None:
         note = NewEvent(EventKind.LOG, {"source": "auto_resume", "text": fresh.status_reason})
         await lifecycle.save(fresh, [note])
     task.status_reason = fresh.status_reason
+
+
+def _crashes(n: int) -> str:
+    return f"{n} server crash" + ("es" if n != 1 else "")
 
 
 async def _last_instructions(lifecycle: Lifecycle, task: Task) -> str:
