@@ -57,13 +57,12 @@ AFTER = [
     "        self.end_headers()",
     "        self.wfile.write(body)",
 ]
-HEALTH = "\n".join(
-    [
-        "BASH printf '%s\\n' " + " ".join(f"'{line}'" for line in AFTER) + " > app.py",
-        """BASH python3 -c 'import ast; ast.parse(open("app.py").read())' && echo parsed""",
-        "SAY Added GET /health: it answers 200 ok; every other path is unchanged.",
-    ]
-)
+# The fake model follows only the directive lines (BASH, SAY); the rest reads as a person
+# would write it. The change itself is a patch the demo repository carries.
+HEALTH = """Add GET /health for the load balancers; keep every other path as it is.
+BASH git apply .demo/health.patch
+BASH python3 -c 'import ast; ast.parse(open("app.py").read())' && echo parsed
+SAY Added GET /health: it answers 200 ok; every other path is unchanged."""
 
 
 def environment(home: Path, fake: FakeAnthropic) -> dict[str, str]:
@@ -125,14 +124,16 @@ async def shoot(base: str, ids: dict[str, str]) -> None:
             await page.locator(".tool-call").first.locator("summary").click()
             await save(page, f"task-{suffix}", suffix == "desktop")
             diff = page.locator("#diff")
-            await page.get_by_role("button", name="Comment on app.py line 7").click()
-            await page.get_by_label("Comment on app.py line 7").fill(
+            await page.get_by_role("button", name="Comment on app.py line 8").click()
+            await page.get_by_role("textbox", name="Comment on app.py line 8").fill(
                 "Use HTTPStatus.OK rather than a bare 200."
             )
             await page.get_by_role("button", name="Add comment").click()
             await page.get_by_role("button", name="Comment on app.py line 10").click()
-            await page.get_by_label("Comment on app.py line 10").fill("Add a test for /health.")
-            await diff.scroll_into_view_if_needed()
+            await page.get_by_role("textbox", name="Comment on app.py line 10").fill(
+                "Add a test for /health."
+            )
+            await page.locator(".top").evaluate("top => { top.style.position = 'static'; }")
             await diff.screenshot(path=str(OUT / f"review-{suffix}.png"))
             await page.goto(f"{base}/tasks/{ids['asks']}")
             await page.locator("#approval").wait_for()
@@ -154,9 +155,16 @@ async def main() -> None:
         env = environment(home, fake)
         (home / "projects" / "webshop").mkdir(parents=True)
         shop = init_repo(home / "projects" / "webshop")
-        (shop / "app.py").write_text("\n".join(BEFORE) + "\n")
+        app = shop / "app.py"
+        app.write_text("\n".join(BEFORE) + "\n")
         git(shop, "add", "app.py")
         git(shop, "commit", "-qm", "the shop")
+        app.write_text("\n".join(AFTER) + "\n")
+        (shop / ".demo").mkdir()
+        (shop / ".demo" / "health.patch").write_text(git(shop, "diff", "--no-color"))
+        git(shop, "checkout", "app.py")
+        git(shop, "add", ".demo")
+        git(shop, "commit", "-qm", "the demo's patch")
         (home / "projects" / "docs-site").mkdir()
         settings = load_settings(env=env)
         async with serve(settings) as srv, httpx2.AsyncClient(timeout=30) as http:

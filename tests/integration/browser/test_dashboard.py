@@ -10,11 +10,10 @@ import pytest
 from playwright.async_api import Browser, Dialog, Page, expect
 
 from fakes.fake_anthropic import FakeAnthropic
+from integration.browser.deck import TURN, UI_MS, Deck
 from support.browser import PHONE, page_errors
 from support.git import git
 from support.waiting import wait_until
-
-from .conftest import TURN, UI_MS, Deck
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_agent]
 
@@ -57,13 +56,12 @@ async def test_create_a_task_and_watch_its_output_arrive(deck: Deck, page: Page)
     )
     await no_reload_since(page)
     conversation = page.locator(".conversation")
-    await expect(conversation).not_to_contain_text("Finished greeting the browser")
+    final = conversation.locator(".bubble.assistant", has_text="Finished greeting the browser")
+    await expect(final).to_have_count(0)  # not yet: it comes 4 s after the tool's output
     # The tool call, folded, then the agent's last message: streamed into the open page.
     tool = conversation.locator(".tool-call", has_text="Bash")
     await expect(tool).to_be_visible(timeout=TURN_MS)
-    await expect(conversation.locator(".bubble.assistant").last).to_contain_text(
-        "Finished greeting the browser", timeout=TURN_MS
-    )
+    await expect(final).to_be_visible(timeout=TURN_MS)
     await tool.locator("summary").click()
     await expect(tool.locator(".tool-output")).to_contain_text("hello-from-the-tool")
     await expect(page.locator(".task-status")).to_contain_text("waiting for you to continue")
@@ -88,10 +86,14 @@ async def test_review_two_comments_reach_the_agents_next_turn(
     await expect(diff.locator(".tok-keyword", has_text="def")).to_be_visible()  # highlighted
 
     await diff.get_by_role("button", name="Comment on module.py line 1").click()
-    await page.get_by_label("Comment on module.py line 1").fill("Name it after what it returns")
+    await page.get_by_role("textbox", name="Comment on module.py line 1").fill(
+        "Name it after what it returns"
+    )
     await page.get_by_role("button", name="Add comment").click()
     await diff.locator("tr.line[data-line='4'] .code").click()  # a tap on the line itself
-    await page.get_by_label("Comment on module.py line 4").fill("Make the limit configurable")
+    await page.get_by_role("textbox", name="Comment on module.py line 4").fill(
+        "Make the limit configurable"
+    )
     await page.get_by_role("button", name="Add comment").click()
     await expect(diff.locator(".note")).to_have_count(2)
 
@@ -231,7 +233,7 @@ async def test_the_main_flow_on_a_phone(deck: Deck, repo: Path, browser: Browser
         assert await scroll.evaluate("el => el.scrollWidth > el.clientWidth")  # scrolls inside
 
         await diff.get_by_role("button", name="Comment on wide.py line 1").tap()
-        await page.get_by_label("Comment on wide.py line 1").fill("Too long")
+        await page.get_by_role("textbox", name="Comment on wide.py line 1").fill("Too long")
         await page.get_by_role("button", name="Add comment").tap()
         await expect(page.get_by_role("button", name="Send review (1)")).to_be_enabled()
         await fits()

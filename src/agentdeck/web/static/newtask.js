@@ -153,7 +153,9 @@ async function loadProjects(select, wanted) {
   const answer = await get("/api/projects");
   const projects = answer.projects ?? [];
   const roots = (answer.roots ?? []).filter((root) => !projects.some((entry) => entry.path === root));
-  const option = (path, text) => h("option", { value: path, selected: path === wanted }, text);
+  // What the user chose last time, else the first git repository, else the first entry.
+  const chosen = wanted || projects.find((entry) => entry.git)?.path;
+  const option = (path, text) => h("option", { value: path, selected: path === chosen }, text);
   fill(
     select,
     projects.length ? h("optgroup", { label: "Projects" }, projects.map((entry) => option(entry.path, `${entry.name}${entry.git ? " (git)" : ""} — ${entry.path}`))) : null,

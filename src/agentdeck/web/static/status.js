@@ -3,7 +3,7 @@
 const LABELS = {
   pending: "queued",
   in_progress: "working",
-  input_required: "needs you",
+  input_required: "asks for your decision",
   waiting: "waiting for you to continue",
   interrupted: "interrupted",
   completed: "completed",

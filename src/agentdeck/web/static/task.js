@@ -35,6 +35,7 @@ class TaskPage {
     this.syncing = null;
     this.again = false;
     this.detail = null;
+    this.caughtUp = false; // the history is shown: from now on, new events follow the reader
     this.draft = [];
     this.diffText = "";
 
@@ -443,6 +444,7 @@ class TaskPage {
           more = answer.more && answer.events.length > 0;
         }
       } while (this.again && !this.closed);
+      this.caughtUp = true;
     })()
       .catch((exc) => this.fail(exc))
       .finally(() => {
@@ -458,7 +460,7 @@ class TaskPage {
       item.dataset.seq = event.seq;
       const atBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
       this.conversation.append(item);
-      if (atBottom && this.conversation.children.length > 1) item.scrollIntoView({ block: "nearest" });
+      if (this.caughtUp && atBottom) item.scrollIntoView({ block: "nearest" });
     }
     if (event.kind === "status") this.timelineEntry(event, data);
     if (["status", "turn_finished", "usage", "log"].includes(event.kind)) this.refreshSoon();
