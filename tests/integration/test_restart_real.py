@@ -3,12 +3,13 @@ restarted on the same state dir: cut turns resume by themselves, in the same ses
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ from mcp import Client
 
 from agentdeck.proctree import alive_members
 from fakes.fake_anthropic import FakeAnthropic
+from fakes.notify_receiver import NotifyReceiver
 from support.agents import LONG_COMMAND
+from support.paths import REPO
 from support.servers import call, read_json, wait_status
 from support.waiting import wait_until
 
@@ -192,3 +195,61 @@ async def _events(base: str, task_id: str) -> list[dict[str, Any]]:
     async with httpx.AsyncClient() as http:
         page = (await http.get(f"{base}/api/tasks/{task_id}/events?after=0")).json()
     return list(page["events"])
+
+
+async def test_a_task_cut_by_three_crashes_in_a_row_is_held_and_the_user_told_once(
+    tmp_path: Path, project: Path, agent_env: dict[str, str]
+) -> None:
+    home, log = tmp_path / "state", tmp_path / "server.log"
+    home.mkdir()
+    faulty = REPO / "tests" / "fakes" / "faulty_agent.py"
+    with NotifyReceiver() as rx:
+        (home / "config.toml").write_text(
+            f"[agents.faulty]\ncommand = [{json.dumps(sys.executable)}, "
+            f'{json.dumps(str(faulty))}, "{{instructions}}"]\nversion_command = []\n\n'
+            f"[notify]\nurls = [{json.dumps(rx.url('json', 'hook'))}]\n"
+        )
+        task_id = ""
+        for turn in (1, 2, 3):  # the first turn, then two resumed ones: each killed
+            with agentdeck_serve(home, project, log) as (base, proc):
+                await wait_until(lambda: _healthy(base), timeout=30)
+                if turn == 1:
+                    async with Client(f"{base}/mcp") as client:
+                        created = await call(
+                            client, "create_task", title="Crashy", instructions="hang",
+                            agent="faulty", isolation="none",
+                        )  # fmt: skip
+                    task_id = created["result"]["task_id"]
+                await wait_until(_agent_running(task_id), timeout=30)
+                assert (await _task(base, task_id))["turns"] == turn
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(timeout=10)
+        with agentdeck_serve(home, project, log) as (base, _proc):
+            await wait_until(lambda: _healthy(base), timeout=30)
+            needs_you = await _messages_titled(rx, "needs you")
+            task = await _task(base, task_id)
+    assert task["status"] == "interrupted" and task["turns"] == 3 and task["crash_cuts"] == 3
+    assert "cut by 3 server crashes in a row" in task["status_reason"]
+    assert alive_members(None, marker=task_id) == []
+    assert [m["title"] for m in needs_you] == [
+        "agentdeck restarted: task Crashy interrupted — needs you"
+    ]
+    assert len(await _messages_titled(rx, "needs you")) == 1  # told once
+    assert len(await _messages_titled(rx, "resuming")) == 2  # the two restarts that resumed
+
+
+def _agent_running(task_id: str) -> Callable[[], bool]:
+    return lambda: alive_members(None, marker=task_id) != []
+
+
+async def _task(base: str, task_id: str) -> dict[str, Any]:
+    async with httpx.AsyncClient() as http:
+        return dict((await http.get(f"{base}/api/tasks/{task_id}")).json())
+
+
+async def _messages_titled(rx: NotifyReceiver, words: str) -> list[dict[str, Any]]:
+    def found() -> list[dict[str, Any]]:
+        return [r.body for r in rx.received if words in r.body.get("title", "")]
+
+    await wait_until(lambda: bool(found()), timeout=15)
+    return found()
