@@ -66,10 +66,34 @@ async def test_create_a_task_and_watch_its_output_arrive(deck: Deck, page: Page)
     await expect(tool.locator(".tool-output")).to_contain_text("hello-from-the-tool")
     await expect(page.locator(".task-status")).to_contain_text("waiting for you to continue")
     await expect(page.locator(".timeline")).to_contain_text("working")
+
+    # Continue the same conversation from the page: the second turn streams in too.
+    await page.get_by_role("textbox", name="Continue the conversation").fill("SAY Second turn here")
+    await page.get_by_role("button", name="Continue", exact=True).click()
+    await expect(page.get_by_role("textbox", name="Continue the conversation")).to_have_value("")
+    await expect(
+        conversation.locator(".bubble.assistant", has_text="Second turn here")
+    ).to_be_visible(timeout=TURN_MS)
+    await expect(conversation.locator(".turn-label")).to_have_text(["Turn 1", "Turn 2"])
     await still_same_document(page)
-    task = await deck.task(task_id)
-    assert task["status"] == "waiting" and task["title"] == "Greet the browser"
+    task = await deck.wait_status(task_id, "waiting")
+    assert task["title"] == "Greet the browser" and task["turns"] == 2
     assert errors == []
+
+
+async def test_a_refused_task_shows_why_and_keeps_what_was_typed(deck: Deck, page: Page) -> None:
+    await page.goto(f"{deck.base}/new")
+    await expect(page.get_by_label("Agent")).to_have_value("claude", timeout=UI_MS)
+    await page.get_by_label("Title").fill("Blank instructions")
+    await page.get_by_label("Instructions").fill("   ")
+    await page.get_by_label("Model (optional)").fill("claude-sonnet-4-5")
+    await page.get_by_role("button", name="Start task").click()
+    await expect(page.locator(".new-task .error")).to_contain_text("instructions", timeout=UI_MS)
+    assert page.url == f"{deck.base}/new"
+    await expect(page.get_by_label("Title")).to_have_value("Blank instructions")
+    await expect(page.get_by_label("Model (optional)")).to_have_value("claude-sonnet-4-5")
+    listed = (await deck.http.get(f"{deck.base}/api/tasks")).json()
+    assert listed["count"] == 0
 
 
 async def test_review_two_comments_reach_the_agents_next_turn(
