@@ -175,6 +175,7 @@ class Task:
     auto_resume: bool = True  # a turn cut by a crash or stop resumes at the next start
     interrupted_by: str | None = None  # "crash" or "stop" while interrupted and not resumed
     crash_cuts: int = 0  # turns cut by crashes in a row (the crash-loop guard counts them)
+    owner: str | None = None  # who created it (a token's name, "loopback", …)
 
     @property
     def isolation(self) -> str:

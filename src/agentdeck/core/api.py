@@ -190,12 +190,15 @@ class Core:
 
     # -- commands -------------------------------------------------------------------
 
-    async def create(self, request: CreateTask, *, asker: Asker | None = None) -> Task:
+    async def create(
+        self, request: CreateTask, *, asker: Asker | None = None, by: str | None = None
+    ) -> Task:
         """Record a new task and queue its first turn.
 
         In a git repository the task gets its own branch (created now, from
         ``base_branch``) and, before its first turn, its own worktree. ``asker``
-        is also asked about the task's decisions (e.g. the creating MCP client).
+        is also asked about the task's decisions (e.g. the creating MCP client);
+        ``by`` (the caller) is kept as the task's ``owner``.
         """
         settings = self.settings
         # Stored and served with secrets masked; the instructions reach the agent as typed.
@@ -238,6 +241,7 @@ class Core:
             auto_resume=settings.auto_resume
             if request.auto_resume is None
             else request.auto_resume,
+            owner=by,
         )
         if plan is not None:
             await workspace.git(plan.repo, "branch", plan.branch, plan.base)

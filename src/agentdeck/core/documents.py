@@ -166,6 +166,7 @@ class TaskFields(Document):
     auto_resume: bool
     interrupted_by: str | None
     crash_cuts: int
+    owner: str | None
     isolation: str
     repo_path: str | None
     subdir: str

@@ -215,6 +215,7 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE tasks ADD COLUMN auto_resume INTEGER NOT NULL DEFAULT 1;
     ALTER TABLE tasks ADD COLUMN interrupted_by TEXT;
     ALTER TABLE tasks ADD COLUMN crash_cuts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tasks ADD COLUMN owner TEXT;
     """,
 }
 

@@ -160,7 +160,7 @@ async def list_tasks(core: Core, request: Request, caller: Caller, data: dict[st
 
 
 async def create_task(core: Core, request: Request, caller: Caller, data: dict[str, Any]) -> Any:
-    task = await core.create(parse(CreateTask, data))
+    task = await core.create(parse(CreateTask, data), by=caller.who)
     return await core.task(task.id)
 
 

@@ -10,6 +10,7 @@ from pydantic import Field
 from agentdeck.core import ContinueTask, Core, CreateTask, Request, TaskRef, duration_seconds
 from agentdeck.core import human_duration as human
 from agentdeck.mcp import legacy
+from agentdeck.mcp.callers import caller_of
 from agentdeck.mcp.elicit import elicitation_asker
 from agentdeck.mcp.tooling import Reply, Tools, changes
 from agentdeck.mcp.waiting import DEFAULT_MAX_WAIT, MAX_WAIT_LIMIT, wait_for_turn
@@ -94,7 +95,9 @@ def register(tools: Tools) -> None:
         annotations=changes("Create task", open_world=True),
     )
     async def create_task(args: CreateTaskArgs, ctx: Context) -> Reply:
-        task = await core.create(args, asker=elicitation_asker(ctx))
+        task = await core.create(
+            args, asker=elicitation_asker(ctx), by=caller_of(ctx.request_context).who
+        )
         message = (
             f"Task {task.id} created; the {task.agent} agent starts as soon as a slot is free. "
             f"Watch task://{task.id}."
