@@ -109,11 +109,16 @@ async def test_review_two_comments_reach_the_agents_next_turn(
     await expect(diff).to_be_visible(timeout=UI_MS)
     await expect(diff.locator(".tok-keyword", has_text="def")).to_be_visible()  # highlighted
 
-    await diff.get_by_role("button", name="Comment on module.py line 1").click()
-    await page.get_by_role("textbox", name="Comment on module.py line 1").fill(
-        "Name it after what it returns"
-    )
-    await page.get_by_role("button", name="Add comment").click()
+    # By keyboard: focus the line number, Enter, type, Tab to "Add comment", Enter.
+    await diff.get_by_role("button", name="Comment on module.py line 1").focus()
+    await page.keyboard.press("Enter")
+    composer = page.get_by_role("textbox", name="Comment on module.py line 1")
+    await expect(composer).to_be_focused()
+    await page.keyboard.type("Name it after what it returns")
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("button", name="Add comment")).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(diff.get_by_role("button", name="Comment on module.py line 1")).to_be_focused()
     await diff.locator("tr.line[data-line='4'] .code").click()  # a tap on the line itself
     await page.get_by_role("textbox", name="Comment on module.py line 4").fill(
         "Make the limit configurable"

@@ -206,6 +206,7 @@ export class DiffView {
       this.comments.push(entry);
       composer.replaceWith(this.noteRow(entry));
       this.composer = null;
+      tr.querySelector("button")?.focus();
       this.onChange();
     });
     tr.after(composer);
