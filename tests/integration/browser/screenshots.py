@@ -145,6 +145,12 @@ async def shoot(base: str, ids: dict[str, str]) -> None:
             )
             await save(page, f"new-task-{suffix}")
             await context.close()
+        context = await browser.new_context(**DESKTOP, color_scheme="dark")
+        page = await context.new_page()
+        await page.goto(f"{base}/tasks/{ids['health']}")
+        await page.locator(".diff-file").first.wait_for()
+        await save(page, "task-dark-desktop", False)
+        await context.close()
 
 
 async def main() -> None:

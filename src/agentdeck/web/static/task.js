@@ -126,7 +126,7 @@ class TaskPage {
       ["Agent", task.model ? `${task.agent} (${task.model})` : task.agent],
       ["Project", h("span", { title: task.project_path }, basename(task.project_path))],
       git ? ["Branch", `${git.branch} → ${git.base_branch}${git.merged ? " (merged)" : ""}`] : null,
-      git ? ["Changes", `${git.diff.files} files, +${git.diff.insertions} −${git.diff.deletions}`] : null,
+      git ? ["Changes", `${git.diff.files} file${git.diff.files === 1 ? "" : "s"}, +${git.diff.insertions} −${git.diff.deletions}`] : null,
       ["Cost", money(task.cost_usd)],
       ["Tokens", `${task.input_tokens ?? 0} in · ${task.output_tokens ?? 0} out · ${task.cache_read_tokens ?? 0} cache read`],
       ["Turns", String(task.turns ?? 0)],
