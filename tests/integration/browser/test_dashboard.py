@@ -278,3 +278,30 @@ async def test_the_main_flow_on_a_phone(deck: Deck, repo: Path, browser: Browser
         await fits()
     finally:
         await context.close()
+
+
+async def test_signed_in_the_dashboard_changes_things_with_its_csrf_header(
+    deck: Deck, page: Page
+) -> None:
+    token, _ = await deck.srv.deck.core.create_token("phone", "write")
+    sent: list[str | None] = []  # the CSRF header of every change the page asked for
+    page.on(
+        "request",
+        lambda r: sent.append(r.headers.get("x-agentdeck-csrf")) if r.method == "POST" else None,
+    )
+    await page.goto(f"{deck.base}/")
+    await page.get_by_label("Token").fill(token)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_text("No tasks yet")).to_be_visible(timeout=UI_MS)
+    sent.clear()  # the login itself has no session yet
+
+    task_id = await create_from_form(page, deck.base, "Signed in", "SAY made with the cookie")
+    await expect(page.locator(".bubble.assistant", has_text="made with the cookie")).to_be_visible(
+        timeout=TURN_MS
+    )  # the live events came through the session too
+    csrf = {c["name"]: c["value"] for c in await page.context.cookies()}["agentdeck_csrf"]
+    assert sent == [csrf]
+    await expect(page.locator(".task-status")).to_contain_text(
+        "waiting for you to continue", timeout=TURN_MS
+    )
+    assert (await deck.srv.deck.core.task(task_id)).status == "waiting"
