@@ -10,6 +10,7 @@ const GROUPS = [
   ["done", "Done"],
 ];
 const LIMIT = 200;
+const OPEN = "input_required,pending,in_progress";
 
 export function listView(root) {
   document.title = "Tasks · agentdeck";
@@ -53,10 +54,15 @@ export function listView(root) {
 
   const refresh = async () => {
     try {
-      const page = await get(`/api/tasks?limit=${LIMIT}`);
-      tasks = page.tasks;
+      // The newest tasks, and every open one however old, so that no decision is missed.
+      const [page, open] = await Promise.all([
+        get(`/api/tasks?limit=${LIMIT}`),
+        get(`/api/tasks?status=${OPEN}&limit=${LIMIT}`),
+      ]);
+      const seen = new Set(page.tasks.map((task) => task.id));
+      tasks = [...page.tasks, ...open.tasks.filter((task) => !seen.has(task.id))];
       note.hidden = !page.truncated;
-      fill(note, `Showing the newest ${tasks.length} tasks.`);
+      fill(note, `Done: showing those among the newest ${LIMIT} tasks.`);
       error.hidden = true;
       render();
     } catch (exc) {
