@@ -29,6 +29,9 @@ ignored), run in order:
                              `can_use_tool` control request, as the real CLI does
                              (deny: is_error tool_result with the host's message, no file)
     STDERR <text>            print text to stderr (noise)
+    RAW <hex>                write these bytes and a newline to stdout as they are (e.g. a
+                             truncated JSON line, or bytes that are not UTF-8)
+    RAWERR <hex>             the same on stderr
     FAIL <message>           end with an error result "API Error: <message>"
                              (terminal_reason api_error); exit code 1 at the end
     CRASH <code>             print to stderr and exit with <code>, without a result
@@ -408,6 +411,11 @@ class Fake:
                 final = arg
             elif word == "STDERR":
                 err(arg)
+            elif word == "RAW":
+                write_raw(bytes.fromhex(arg) + b"\n")
+            elif word == "RAWERR":
+                sys.stderr.buffer.write(bytes.fromhex(arg) + b"\n")
+                sys.stderr.buffer.flush()
             elif word == "SLEEP":
                 steps += 1
                 outputs += 1

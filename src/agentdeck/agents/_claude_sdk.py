@@ -4,7 +4,14 @@
 - the subprocess transport (``_internal``), subclassed to start the CLI in a session
   of its own and to stop it at once on cancel (``_build_command``, ``_process``);
 - ``types._configure_can_use_tool``, which routes permission prompts over stdio
-  (what ``can_use_tool`` needs when the SDK is driven through a transport).
+  (what ``can_use_tool`` needs when the SDK is driven through a transport);
+- the transport's stdout and stderr readers (``read_messages``, ``_handle_stderr``,
+  ``_max_buffer_size``, ``_exit_error``, ``_check_claude_version``), replaced by
+  byte-level ones: the SDK decodes the CLI's output as strict UTF-8 and fails the
+  whole turn on one invalid byte or one truncated JSON line; here such a line is
+  passed on in its place, in order, as a ``system`` message of subtype
+  `BAD_LINE` (the SDK hands unknown subtypes through as ``SystemMessage``), which
+  the adapter records as a ``stderr`` event, and the turn goes on.
 
 ``tests/unit/agents/test_claude_sdk_hooks.py`` pins each: an SDK upgrade that moves
 one fails there first, by name.
@@ -13,12 +20,15 @@ one fails there first, by name.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from claude_agent_sdk import ClaudeAgentOptions
+import anyio
+from claude_agent_sdk import ClaudeAgentOptions, CLIConnectionError, ProcessError
 from claude_agent_sdk._internal.transport.subprocess_cli import SubprocessCLITransport
 from claude_agent_sdk.types import _configure_can_use_tool
 
@@ -38,8 +48,62 @@ def bundled_cli() -> Path | None:
     return path if path.is_file() else None
 
 
+BAD_LINE_LIMIT = 2_000  # characters of a bad line kept in its event
+
+BAD_LINE = "agentdeck_bad_line"  # the subtype of the stand-in for a bad stdout line
+
+
+def bad_line(text: str, problem: str) -> dict[str, Any]:
+    """The message that stands in for a stdout line that carries none."""
+    return {"type": "system", "subtype": BAD_LINE, "line": text, "problem": problem}
+
+
+def parse_line(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """One stdout line: (its message, None), (None, what is wrong), or (None, None) if blank.
+
+    Never raises: invalid UTF-8, a line that is not JSON, a truncated object and a
+    JSON value that is not an object are all reported, not fatal.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"invalid UTF-8 (byte {exc.start})"
+    text = text.strip()
+    if not text:
+        return None, None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        what = "truncated JSON" if text.startswith("{") else "not JSON"
+        return None, f"{what} ({exc.msg} at column {exc.colno})"
+    if not isinstance(data, dict):
+        return None, "not a JSON object"
+    return data, None
+
+
+def line_text(raw: bytes) -> str:
+    """A bad line as text for an event: undecodable bytes become U+FFFD, cut to a limit."""
+    text = raw.decode("utf-8", "replace").strip()
+    return text if len(text) <= BAD_LINE_LIMIT else text[:BAD_LINE_LIMIT] + "…"
+
+
+def split_lines(buffer: bytearray) -> list[bytes]:
+    """Take every complete line out of ``buffer`` (what stays is the partial tail)."""
+    lines: list[bytes] = []
+    start = 0
+    while (end := buffer.find(b"\n", start)) >= 0:
+        lines.append(bytes(buffer[start:end]))
+        start = end + 1
+    del buffer[:start]
+    return lines
+
+
 class SessionTransport(SubprocessCLITransport):
-    """The SDK's transport, with the CLI started as the leader of a new session."""
+    """The SDK's transport, with the CLI started as the leader of a new session.
+
+    Its stdout and stderr are read as bytes and framed into lines here (see the
+    module docstring): a line that is not a message becomes a `bad_line` one.
+    """
 
     def __init__(
         self,
@@ -55,6 +119,84 @@ class SessionTransport(SubprocessCLITransport):
         self.pid: int | None = None
         self.argv: list[str] = []
         self._on_spawn = on_spawn
+
+    def read_messages(self) -> AsyncIterator[dict[str, Any]]:
+        return self._read_lines()
+
+    def _message(self, raw: bytes) -> dict[str, Any] | None:
+        data, problem = parse_line(raw)
+        if problem is not None:
+            return bad_line(line_text(raw), problem)
+        if data is not None:
+            self._check_claude_version(data)
+        return data
+
+    async def _read_lines(self) -> AsyncIterator[dict[str, Any]]:
+        process = self._process
+        if process is None or process.stdout is None:
+            raise CLIConnectionError("Not connected")
+        buffer = bytearray()
+        skipping = False  # inside a line longer than the buffer limit: drop to its end
+        try:
+            async for chunk in process.stdout:
+                buffer += chunk
+                for raw in split_lines(buffer):
+                    if skipping:
+                        skipping = False
+                        continue
+                    if (data := self._message(raw)) is not None:
+                        yield data
+                if len(buffer) > self._max_buffer_size and not skipping:
+                    yield bad_line(
+                        line_text(bytes(buffer[:BAD_LINE_LIMIT])),
+                        f"a line longer than {self._max_buffer_size} bytes (dropped)",
+                    )
+                    skipping = True
+                if skipping:
+                    buffer.clear()
+        except (anyio.ClosedResourceError, anyio.EndOfStream, anyio.BrokenResourceError):
+            pass
+        except GeneratorExit:
+            return
+        if buffer and not skipping and (data := self._message(bytes(buffer))) is not None:
+            yield data
+        try:
+            returncode: int | None = await process.wait()
+        except Exception:
+            returncode = -1
+        if returncode is not None and returncode != 0:
+            self._exit_error = ProcessError(
+                f"Command failed with exit code {returncode}",
+                exit_code=returncode,
+                stderr="Check stderr output for details",
+            )
+            raise self._exit_error
+
+    async def _handle_stderr(self) -> None:
+        """stderr lines to ``options.stderr``, undecodable bytes as U+FFFD."""
+        process, callback = self._process, self._options.stderr
+        if process is None or process.stderr is None or callback is None:
+            return
+        buffer = bytearray()
+
+        def emit(raw: bytes) -> None:
+            line = raw.decode("utf-8", "replace").rstrip()
+            if line:
+                with suppress(Exception):  # one bad callback must not stop the reader
+                    callback(line)
+
+        try:
+            async for chunk in process.stderr:
+                buffer += chunk
+                for raw in split_lines(buffer):
+                    emit(raw)
+                if len(buffer) > self._max_buffer_size:
+                    emit(bytes(buffer))
+                    buffer.clear()
+        except (anyio.ClosedResourceError, anyio.EndOfStream, anyio.BrokenResourceError):
+            pass
+        finally:
+            emit(bytes(buffer))
 
     def _build_command(self) -> list[str]:
         command = super()._build_command()

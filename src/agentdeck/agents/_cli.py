@@ -76,7 +76,7 @@ async def probe_binary(
                     [cli, *version_args], check=False, stdin=subprocess.DEVNULL
                 )
         except (OSError, TimeoutError) as exc:
-            return AgentInfo(agent, False, None, cli, f"cannot start {cli}: {exc!r}")
+            return AgentInfo(agent, False, None, cli, f"cannot start {cli}: {exc}")
         words = result.stdout.decode(errors="replace").split()
         version = words[-1] if words else None
         if result.returncode != 0:

@@ -36,7 +36,12 @@ from claude_agent_sdk import (
     query,
 )
 
-from agentdeck.agents._claude_sdk import SessionTransport, bundled_cli, with_can_use_tool
+from agentdeck.agents._claude_sdk import (
+    BAD_LINE,
+    SessionTransport,
+    bundled_cli,
+    with_can_use_tool,
+)
 from agentdeck.agents.base import AgentInfo, Capabilities, Emit, TurnRequest
 from agentdeck.model import EventKind, NewEvent
 from agentdeck.proctree import MARKER_VAR, kill_tree
@@ -86,6 +91,11 @@ def message_events(message: object, turn: int) -> list[NewEvent]:
                     turn,
                 )
             )
+        elif message.subtype == BAD_LINE:
+            # A stdout line that is no message (truncated JSON, invalid UTF-8, ...):
+            # kept as a ``stderr`` event, and the turn goes on.
+            line = {"line": data.get("line"), "stream": "stdout", "problem": data.get("problem")}
+            events.append(NewEvent(EventKind.STDERR, line, turn))
         elif message.subtype in ("api_retry", "permission_denied", "compact_boundary"):
             events.append(NewEvent(EventKind.LOG, {"source": "agent", **data}, turn))
     elif isinstance(message, AssistantMessage):
@@ -234,6 +244,11 @@ class ClaudeAgent:
             except ClaudeSDKError as exc:
                 if not finished:
                     emit(_failure(request, f"Claude Code failed: {exc}", stderr_tail))
+                    finished = True
+            except Exception as exc:  # the SDK's reader failing in a way it does not type
+                if not finished:
+                    text = f"{type(exc).__name__}: {exc}"
+                    emit(_failure(request, f"Claude Code failed: {text}", stderr_tail))
                     finished = True
             if not finished:
                 emit(_failure(request, "Claude Code ended without a result", stderr_tail))

@@ -8,7 +8,14 @@ import inspect
 from claude_agent_sdk import ClaudeAgentOptions
 from claude_agent_sdk._internal.transport.subprocess_cli import SubprocessCLITransport
 
-from agentdeck.agents._claude_sdk import SessionTransport, bundled_cli, with_can_use_tool
+from agentdeck.agents._claude_sdk import (
+    SessionTransport,
+    bundled_cli,
+    line_text,
+    parse_line,
+    split_lines,
+    with_can_use_tool,
+)
 
 PINNED = "0.2.189"
 
@@ -43,3 +50,35 @@ def test_can_use_tool_setup_routes_prompts_over_stdio() -> None:
     assert configured.permission_prompt_tool_name == "stdio"
     plain = ClaudeAgentOptions()
     assert with_can_use_tool(plain) is plain
+
+
+def test_transport_readers_it_replaces_exist() -> None:
+    """SessionTransport replaces the SDK's stdout and stderr readers (bad lines)."""
+    for name in ("read_messages", "_check_claude_version"):
+        assert callable(getattr(SubprocessCLITransport, name))
+    assert inspect.iscoroutinefunction(SubprocessCLITransport._handle_stderr)
+    transport = SubprocessCLITransport(prompt="hi", options=ClaudeAgentOptions())
+    assert isinstance(transport._max_buffer_size, int)
+    assert transport._exit_error is None
+    assert SessionTransport.read_messages is not SubprocessCLITransport.read_messages
+    assert SessionTransport._handle_stderr is not SubprocessCLITransport._handle_stderr
+
+
+def test_parse_line_reports_what_is_wrong_and_never_raises() -> None:
+    assert parse_line(b'{"type":"result"}') == ({"type": "result"}, None)
+    assert parse_line(b"  \r") == (None, None)
+    data, problem = parse_line(b'{"type":"assis')
+    assert data is None and problem is not None and problem.startswith("truncated JSON")
+    data, problem = parse_line(b"\xff\xfe{}")
+    assert data is None and problem == "invalid UTF-8 (byte 0)"
+    assert parse_line(b"[SandboxDebug] x")[1] is not None
+    assert parse_line(b"[1, 2]") == (None, "not a JSON object")
+    assert line_text(b"a\xffb") == "a\ufffdb"
+
+
+def test_split_lines_keeps_the_partial_tail() -> None:
+    buffer = bytearray(b"one\ntwo\nthr")
+    assert split_lines(buffer) == [b"one", b"two"]
+    assert buffer == b"thr"
+    buffer += b"ee\n"
+    assert split_lines(buffer) == [b"three"] and buffer == b""
