@@ -56,6 +56,7 @@ from agentdeck.web.events import events_response
 from agentdeck.web.openapi import openapi_document
 
 MAX_BODY = 64 * 1024
+MAX_INTEGER = 2**63 - 1  # the store's integers (seq, event ids) are 64-bit
 
 Handler = Callable[[Core, Request, Caller, dict[str, Any]], Awaitable[Any]]
 
@@ -135,9 +136,11 @@ def _integer(text: str, name: str, least: int = 0) -> int:
         value = int(text)
     except ValueError:
         value = least - 1
-    if value < least:
+    if not least <= value <= MAX_INTEGER:
         raise InvalidInput(
-            f"{name} must be a whole number of {least} or more, not {text!r}", {"field": name}
+            f"{name} must be a whole number of {least} or more, at most {MAX_INTEGER}, "
+            f"not {text!r}",
+            {"field": name},
         )
     return value
 

@@ -11,11 +11,14 @@ pace, so a slow client costs one page of memory; one that stops reading for
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette.sse import SendTimeoutError
 from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
 
 from agentdeck.core import Core, EventItem
 from agentdeck.errors import InvalidInput
@@ -23,6 +26,8 @@ from agentdeck.errors import InvalidInput
 HEARTBEAT_SECONDS = 15.0
 SEND_TIMEOUT = 30.0  # a client that takes no data for this long is dropped
 PAGE = 500
+MAX_CURSOR = 2**63 - 1  # event ids are the store's 64-bit integers
+log = logging.getLogger(__name__)
 QUERY = ("task", "after")
 
 
@@ -42,9 +47,9 @@ def cursor_of(request: Request) -> int | None:
         value = int(text.strip())
     except ValueError:
         value = -1
-    if value < 0:
+    if not 0 <= value <= MAX_CURSOR:
         raise InvalidInput(
-            f"the cursor must be a whole number of 0 or more (an event id), not {text!r}",
+            f"the cursor must be a whole number from 0 to {MAX_CURSOR} (an event id), not {text!r}",
             {"field": "after"},
         )
     return value
@@ -73,6 +78,22 @@ async def stream(
                 await changes.settle()
 
 
+class _Events(EventSourceResponse):
+    """The stream; a client dropped for not reading is one log line, not a traceback."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except* SendTimeoutError:
+            client = scope.get("client") or ("?", 0)
+            log.info(
+                "dropped an event stream client (%s:%s): it took no data for %g s; it "
+                "replays from its Last-Event-ID when it reconnects",
+                *client,
+                SEND_TIMEOUT,
+            )
+
+
 async def events_response(core: Core, request: Request) -> EventSourceResponse:
     """The SSE response for ``request`` (already authorized to read)."""
     unknown = sorted(set(request.query_params) - set(QUERY))
@@ -85,7 +106,7 @@ async def events_response(core: Core, request: Request) -> EventSourceResponse:
     task_id = request.query_params.get("task")
     if task_id is not None:
         task_id = (await core.get(task_id)).id  # 404 for an unknown task, before streaming
-    return EventSourceResponse(
+    return _Events(
         stream(core, task_id, after),
         ping=HEARTBEAT_SECONDS,
         send_timeout=SEND_TIMEOUT,
