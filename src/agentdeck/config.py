@@ -124,6 +124,16 @@ class AgentsSettings(BaseModel):
         return dict(self.__pydantic_extra__ or {})
 
 
+class AcceptSettings(BaseModel):
+    """``[accept]``: the acceptance check of every task in the repository."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: list[str] = Field(min_length=1, description="argv, e.g. ['pytest', '-q'].")
+    retries: int = Field(default=2, ge=0, le=10)
+    timeout_seconds: float = Field(default=600.0, gt=0)
+
+
 class ProjectSettings(BaseModel):
     """Per-repository settings: ``[projects."<path>"]`` here, or ``.agentdeck.toml`` in the repo."""
 
@@ -140,6 +150,7 @@ class ProjectSettings(BaseModel):
     )
     setup_timeout_seconds: float = Field(default=600.0, gt=0)
     max_running: int | None = Field(default=None, ge=1, le=256)
+    accept: AcceptSettings | None = None
 
 
 class NotifyProjectSettings(BaseModel):

@@ -67,6 +67,7 @@ class EventKind(StrEnum):
     TURN_FINISHED = "turn_finished"
     STDERR = "stderr"
     LOG = "log"
+    GATE = "gate"  # an acceptance check ran: passed, exit_code, output tail
 
 
 # Tool names of Claude Code, Codex and Gemini CLI that change files / run commands.
@@ -176,6 +177,10 @@ class Task:
     interrupted_by: str | None = None  # "crash" or "stop" while interrupted and not resumed
     crash_cuts: int = 0  # turns cut by crashes in a row (the crash-loop guard counts them)
     owner: str | None = None  # who created it (a token's name, "loopback", …)
+    # acceptance gate (see core/gates.py)
+    accept_command: list[str] = field(default_factory=list)  # argv; empty: no gate
+    accept_retries: int = 2  # re-prompts after a failing gate
+    gate: dict[str, Any] | None = None  # the last gate's result
 
     @property
     def isolation(self) -> str:

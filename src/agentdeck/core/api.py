@@ -114,7 +114,10 @@ def _offset(cursor: str | None) -> int:
     if not cursor:
         return 0
     try:
-        return max(0, int(base64.urlsafe_b64decode(cursor.encode()).decode()))
+        offset = int(base64.urlsafe_b64decode(cursor.encode()).decode())
+        if not 0 <= offset < 2**62:
+            raise ValueError(offset)
+        return offset
     except ValueError:
         raise InvalidInput(
             f"cursor {cursor!r} is not one this server gave out; omit it for the first page",
@@ -215,6 +218,7 @@ class Core:
             request.branch,
             request.base_branch,
         )
+        accept = isolation.project_settings(settings, plan.repo if plan else project).accept
         stamp = now()
         task = Task(
             id=task_id,
@@ -242,6 +246,12 @@ class Core:
             if request.auto_resume is None
             else request.auto_resume,
             owner=by,
+            accept_command=request.accept_command or (accept.command if accept else []),
+            accept_retries=next(
+                n
+                for n in (request.accept_retries, accept.retries if accept else None, 2)
+                if n is not None
+            ),
         )
         if plan is not None:
             await workspace.git(plan.repo, "branch", plan.branch, plan.base)
@@ -362,6 +372,13 @@ class Core:
                 )
             if git.merged_at is not None:
                 raise InvalidTransition(f"task {task.id} was already merged", {"id": task.id})
+            if task.gate is not None and not task.gate.get("passed") and not request.force:
+                raise InvalidTransition(
+                    f"task {task.id}'s last acceptance check failed "
+                    f"({' '.join(task.accept_command)}); fix it with update_task, or merge "
+                    "with force: true",
+                    {"id": task.id, "gate": task.gate},
+                )
             events = await isolation.after_turn(task, git)
             sha = await isolation.merge(task, git, request.strategy)
             git.merged_at = now()

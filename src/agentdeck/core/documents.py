@@ -167,6 +167,9 @@ class TaskFields(Document):
     interrupted_by: str | None
     crash_cuts: int
     owner: str | None
+    accept_command: list[str]
+    accept_retries: int
+    gate: dict[str, Any] | None
     isolation: str
     repo_path: str | None
     subdir: str

@@ -33,6 +33,7 @@ COLUMNS = (
     "status_reason",
     "interrupted_by",
     "crash_cuts",
+    "gate",
 )
 
 

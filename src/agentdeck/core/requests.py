@@ -119,6 +119,20 @@ class CreateTask(Request):
         Field(max_length=RULES_MAX, description="e.g. ['Bash(npm test:*)', 'WebFetch']"),
     ] = None
     deny_rules: Annotated[list[Rule] | None, Field(max_length=RULES_MAX)] = None
+    accept_command: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=4096)]] | None,
+        Field(
+            min_length=1,
+            max_length=100,
+            description="An acceptance check run after each successful turn, as an argv "
+            "list (never a shell string), e.g. ['pytest', '-q']. A failure re-prompts the "
+            "agent with its output. Default: [accept] command in the repo's .agentdeck.toml.",
+        ),
+    ] = None
+    accept_retries: Annotated[
+        int | None,
+        Field(ge=0, le=10, strict=True, description="Re-prompts after a failing check (2)."),
+    ] = None
     auto_resume: Annotated[
         bool | None,
         Field(
@@ -196,6 +210,9 @@ class Merge(Request):
     ] = "merge"
     delete_worktree: Annotated[
         bool, Field(strict=True, description="Remove the task's worktree after merging.")
+    ] = False
+    force: Annotated[
+        bool, Field(strict=True, description="Merge even though the last acceptance check failed.")
     ] = False
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import anyio
@@ -17,7 +18,7 @@ import anyio
 from agentdeck import cgroup
 from agentdeck.agents.base import Agent, TurnRequest
 from agentdeck.config import Settings
-from agentdeck.core import isolation
+from agentdeck.core import gates, isolation
 from agentdeck.core.approvals import Decisions
 from agentdeck.core.lifecycle import Lifecycle
 from agentdeck.core.runner import TurnControl, TurnOutcome, TurnRunner
@@ -101,10 +102,52 @@ class Turn:
         )
         try:
             outcome = await self.runner.run(agent, task, request, task.timeout_seconds, control)
+            retries = 0
+            while outcome.success and task.accept_command and not control.cancelled:
+                passed = await self._gate(task, retries, control)
+                if passed is None or passed or retries >= task.accept_retries:
+                    break
+                retries += 1  # the same conversation, told what the check said
+                async with self.lifecycle.editing(task_id) as task:
+                    task.turns += 1
+                    await self.lifecycle.save(task)
+                assert task.gate is not None
+                request = replace(
+                    request,
+                    turn=task.turns,
+                    instructions=gates.retry_prompt(task.gate),
+                    resume_session_id=task.session_id,
+                    approve=None
+                    if task.policy == "bypass"
+                    else self.decisions.approver(task.id, task.turns),
+                )
+                outcome = await self.runner.run(agent, task, request, task.timeout_seconds, control)
         finally:
             with anyio.CancelScope(shield=True):
                 await _leave_no_process(task.id)
         await self._settle(task_id, control, outcome, instructions)
+
+    async def _gate(self, task: Task, attempt: int, control: TurnControl) -> bool | None:
+        """Run the task's acceptance check and record it; whether it passed (None: the
+        turn was stopped meanwhile)."""
+        result = None
+        with control.scope():
+            result = await gates.run(task, attempt, self._gate_timeout(task))
+        if result is None or control.cancelled:
+            return None
+        async with self.lifecycle.editing(task.id) as fresh:
+            fresh.gate = result
+            await self.lifecycle.save(fresh, [gates.event(result)])
+        task.gate = result
+        return bool(result["passed"])
+
+    def _gate_timeout(self, task: Task) -> float:
+        repo = Path(task.git.repo_path if task.git else task.project_path)
+        try:
+            accept = isolation.project_settings(self.settings, repo).accept
+        except AgentdeckError:
+            accept = None
+        return accept.timeout_seconds if accept else gates.TIMEOUT
 
     async def _prepare(self, task: Task, control: TurnControl, instructions: str) -> bool:
         """Make sure the worktree exists (copy files, run setup); False if the turn ends."""
@@ -159,7 +202,7 @@ class Turn:
                     task, TaskStatus.PENDING, "queued instructions", events
                 )
             else:
-                await self.lifecycle.transition(task, TaskStatus.WAITING, "turn finished", events)
+                await self.lifecycle.transition(task, TaskStatus.WAITING, _done(task), events)
 
     async def _stopped(self, task: Task, control: TurnControl, events: list[NewEvent]) -> None:
         """A turn stopped by the user (``cancelled``) or by a server stop (``interrupted``)."""
@@ -186,6 +229,17 @@ class Turn:
                     task.turns,
                 )
             ]
+
+
+def _done(task: Task) -> str:
+    """Why a turn that ended well leaves its task waiting (what its gate said, if any)."""
+    gate = task.gate
+    if not task.accept_command or gate is None or gate.get("turn") != task.turns:
+        return "turn finished"
+    if gate.get("passed"):
+        return "turn finished; the acceptance check passed"
+    tries = f"after {gate.get('attempt')} re-prompts" if gate.get("attempt") else "(no re-prompt)"
+    return f"turn finished, but the acceptance check still fails {tries}: it needs you"
 
 
 async def _leave_no_process(task_id: str) -> None:

@@ -52,6 +52,10 @@ def log_line(event: Event) -> str | None:
         return f"stderr: {data.get('line', '')}"
     if kind == EventKind.LOG:
         return f"agentdeck: {data.get('text') or data}"
+    if kind == EventKind.GATE:
+        verdict = "passed" if data.get("passed") else "failed"
+        detail = data.get("error") or f"exit {data.get('exit_code')}"
+        return f"acceptance check {verdict} ({detail}): {' '.join(data.get('command') or [])}"
     if kind == EventKind.PERMISSION_REQUEST:
         return f"needs your decision: {data.get('summary') or data.get('tool')}"
     return None

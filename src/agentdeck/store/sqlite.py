@@ -216,6 +216,9 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE tasks ADD COLUMN interrupted_by TEXT;
     ALTER TABLE tasks ADD COLUMN crash_cuts INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE tasks ADD COLUMN owner TEXT;
+    ALTER TABLE tasks ADD COLUMN accept_command TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE tasks ADD COLUMN accept_retries INTEGER NOT NULL DEFAULT 2;
+    ALTER TABLE tasks ADD COLUMN gate TEXT;
     """,
 }
 
@@ -225,7 +228,15 @@ _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _TASK_FIELDS = [f.name for f in fields(Task) if f.name != "git"]
 _GIT_COLUMNS = ("isolation", *GitBranch.FIELDS)
 _DATETIME_FIELDS = {"created_at", "updated_at", "started_at", "ended_at", "merged_at"}
-_JSON_FIELDS = {"queue", "copied_files", "allow_rules", "deny_rules", "always_allow"}
+_JSON_FIELDS = {
+    "queue",
+    "copied_files",
+    "allow_rules",
+    "deny_rules",
+    "always_allow",
+    "accept_command",
+    "gate",
+}
 
 
 def _column(name: str, value: Any) -> Any:
@@ -242,7 +253,7 @@ def _value(name: str, value: Any) -> Any:
     if name in _DATETIME_FIELDS:
         return datetime.fromisoformat(value) if value else None
     if name in _JSON_FIELDS:
-        return json.loads(value)
+        return None if value is None else json.loads(value)
     if name == "status":
         return TaskStatus(value)
     if name == "auto_resume":

@@ -261,7 +261,10 @@ def test_statistics_kept_by_triggers_equal_a_full_count(
 
 def _drop_recovery_columns(db: sqlite3.Connection) -> None:
     """Undo migration 8."""
-    for column in ("status_reason", "auto_resume", "interrupted_by", "crash_cuts", "owner"):
+    for column in (
+        "status_reason", "auto_resume", "interrupted_by", "crash_cuts", "owner",
+        "accept_command", "accept_retries", "gate",
+    ):  # fmt: skip
         db.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
 
 
