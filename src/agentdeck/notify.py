@@ -182,7 +182,11 @@ def compose(
     to = str(status.data.get("to"))
     title = f"agentdeck: {task.title} — {to}"
     reason = str(status.data.get("reason") or "")
-    if kind == "failed":
+    gate = task.gate if kind == "turn_finished" else None
+    if gate is not None and not gate.get("passed") and gate.get("turn") == status.turn:
+        title += ", the acceptance check fails (needs you)"
+        line = f"check: {' '.join(task.accept_command)}: {_first_line(str(gate.get('output')))}"
+    elif kind == "failed":
         line = f"error: {_first_line(task.error or reason)}"
     elif kind in ("turn_finished", "completed"):
         line = f"result: {_first_line(task.result_text) or '(no result text)'}"

@@ -94,3 +94,22 @@ async def test_the_crash_loop_guard_sends_one_needs_you(core_settings: Settings)
         ("agentdeck restarted: task crashy interrupted — needs you", "warning")
     ]
     assert "cut by 1 server crash in a row" in sent.messages[0][1]
+
+
+def test_a_failing_acceptance_check_is_told_as_needing_you() -> None:
+    from agentdeck.config import NotifySettings
+    from agentdeck.model import Event, Task, now
+    from agentdeck.notify import compose
+
+    stamp = now()
+    task = Task("t-1", "gated", TaskStatus.WAITING, "fake", "/p", "/p", stamp, stamp, turns=3)
+    task.accept_command = ["pytest", "-q"]
+    task.gate = {"passed": False, "turn": 3, "output": "1 failed\n", "exit_code": 1}
+    status = Event("t-1", 9, stamp, 3, "status", {"from": "in_progress", "to": "waiting"})
+    title, body = compose(NotifySettings(), task, "turn_finished", status)
+    assert title == "agentdeck: gated — waiting, the acceptance check fails (needs you)"
+    assert "check: pytest -q: 1 failed" in body
+    task.gate = {**task.gate, "passed": True}
+    assert (
+        compose(NotifySettings(), task, "turn_finished", status)[0] == "agentdeck: gated — waiting"
+    )
