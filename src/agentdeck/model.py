@@ -181,6 +181,10 @@ class Task:
     accept_command: list[str] = field(default_factory=list)  # argv; empty: no gate
     accept_retries: int = 2  # re-prompts after a failing gate
     gate: dict[str, Any] | None = None  # the last gate's result
+    # dependencies (see core/dependencies.py)
+    depends_on: list[str] = field(default_factory=list)  # task ids
+    start_after: str = "done"  # "done" or "merged"
+    blocked_by: list[str] = field(default_factory=list)  # the dependencies not met yet
 
     @property
     def isolation(self) -> str:

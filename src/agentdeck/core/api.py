@@ -35,7 +35,7 @@ from agentdeck.auth import revoke_token as revoke_stored_token
 from agentdeck.auth.access import AuditEntry
 from agentdeck.bus import Bus, Change, Listener
 from agentdeck.config import Settings
-from agentdeck.core import cleanup, isolation, policy, recovery, workspace
+from agentdeck.core import cleanup, dependencies, isolation, policy, recovery, workspace
 from agentdeck.core.approvals import Asker, Decisions
 from agentdeck.core.documents import (
     AgentList,
@@ -219,6 +219,7 @@ class Core:
             request.base_branch,
         )
         accept = isolation.project_settings(settings, plan.repo if plan else project).accept
+        depends_on = [await self._dependency(ref) for ref in request.depends_on or []]
         stamp = now()
         task = Task(
             id=task_id,
@@ -247,6 +248,8 @@ class Core:
             else request.auto_resume,
             owner=by,
             accept_command=request.accept_command or (accept.command if accept else []),
+            depends_on=depends_on,
+            start_after=request.start_after,
             accept_retries=next(
                 n
                 for n in (request.accept_retries, accept.retries if accept else None, 2)
@@ -693,6 +696,16 @@ class Core:
 
     async def _resolve(self, ref: str) -> str:
         return (await self.get(ref)).id
+
+    async def _dependency(self, ref: str) -> str:
+        """The id of a task another may depend on (refused: unknown, failed, cancelled)."""
+        try:
+            found: Task | None = await self.get(ref)
+        except NotFound:
+            found = None
+        dependencies.refuse_unusable([found], [ref])
+        assert found is not None
+        return found.id
 
     def _project(self, project_path: str | None) -> Path:
         settings = self.settings

@@ -170,6 +170,9 @@ class TaskFields(Document):
     accept_command: list[str]
     accept_retries: int
     gate: dict[str, Any] | None
+    depends_on: list[str]
+    start_after: str
+    blocked_by: list[str]
     isolation: str
     repo_path: str | None
     subdir: str

@@ -34,6 +34,7 @@ COLUMNS = (
     "interrupted_by",
     "crash_cuts",
     "gate",
+    "blocked_by",
 )
 
 

@@ -133,6 +133,22 @@ class CreateTask(Request):
         int | None,
         Field(ge=0, le=10, strict=True, description="Re-prompts after a failing check (2)."),
     ] = None
+    depends_on: Annotated[
+        list[TaskRef] | None,
+        Field(
+            max_length=20,
+            description="Task ids this task waits for: it stays pending until each is done "
+            "(or merged, with start_after), and is cancelled if one fails or is cancelled.",
+        ),
+    ] = None
+    start_after: Annotated[
+        Literal["done", "merged"],
+        Field(
+            description="done (default): each dependency's turn ended and its acceptance "
+            "check passed; merged: each dependency's branch was merged (this task's branch "
+            "then starts from the merged base)."
+        ),
+    ] = "done"
     auto_resume: Annotated[
         bool | None,
         Field(

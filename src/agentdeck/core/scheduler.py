@@ -9,7 +9,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from agentdeck.config import Settings
-from agentdeck.core import isolation
+from agentdeck.core import dependencies, isolation
 from agentdeck.core.runner import TurnControl
 from agentdeck.core.turn import Turn
 from agentdeck.errors import AgentdeckError
@@ -43,6 +43,7 @@ class Scheduler:
         """Schedule until cancelled (use with ``TaskGroup.start``)."""
         async with anyio.create_task_group() as tg:
             self._tg = tg
+            tg.start_soon(self._wake_on_lifecycle_changes)
             task_status.started()
             try:
                 while True:
@@ -53,6 +54,13 @@ class Scheduler:
                 # Turns still running (`Core.stop` ran out of time, or never ran) stay
                 # in_progress; the next start marks them interrupted, as after a crash.
                 self._tg = None
+
+    async def _wake_on_lifecycle_changes(self) -> None:
+        """A task's lifecycle changed (it ended, was merged, …): a dependent may be ready."""
+        async with self.turn.lifecycle.bus.listen() as changes:
+            async for change in changes:
+                if change.status is not None:
+                    self.wake()
 
     async def _schedule(self) -> None:
         free = self.settings.max_running - len(self.running)
@@ -66,6 +74,8 @@ class Scheduler:
             if free <= 0:
                 break
             if task.id in self.running:
+                continue
+            if task.depends_on and not await dependencies.settle(self.turn.lifecycle, task):
                 continue
             if task.git is not None:
                 repo = task.git.repo_path

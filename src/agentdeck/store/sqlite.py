@@ -219,6 +219,9 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE tasks ADD COLUMN accept_command TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE tasks ADD COLUMN accept_retries INTEGER NOT NULL DEFAULT 2;
     ALTER TABLE tasks ADD COLUMN gate TEXT;
+    ALTER TABLE tasks ADD COLUMN depends_on TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE tasks ADD COLUMN start_after TEXT NOT NULL DEFAULT 'done';
+    ALTER TABLE tasks ADD COLUMN blocked_by TEXT NOT NULL DEFAULT '[]';
     """,
 }
 
@@ -236,6 +239,8 @@ _JSON_FIELDS = {
     "always_allow",
     "accept_command",
     "gate",
+    "depends_on",
+    "blocked_by",
 }
 
 

@@ -263,7 +263,7 @@ def _drop_recovery_columns(db: sqlite3.Connection) -> None:
     """Undo migration 8."""
     for column in (
         "status_reason", "auto_resume", "interrupted_by", "crash_cuts", "owner",
-        "accept_command", "accept_retries", "gate",
+        "accept_command", "accept_retries", "gate", "depends_on", "start_after", "blocked_by",
     ):  # fmt: skip
         db.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
 
