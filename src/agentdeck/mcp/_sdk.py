@@ -97,3 +97,11 @@ async def close_session(manager: StreamableHTTPSessionManager, session_id: str) 
         return False
     await manager._discard_session(session_id, transport)
     return True
+
+
+async def notify_on_request_stream(
+    session: ServerSession, method: str, params: dict[str, Any]
+) -> None:
+    """Send a notification the SDK has no type for (``notifications/tasks``) on the
+    stream of the request being served, as the params are (``ttlMs: null`` kept)."""
+    await session._request_outbound.notify(method, params)

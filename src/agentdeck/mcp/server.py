@@ -11,6 +11,7 @@ from agentdeck.mcp._sdk import advertise_list_changed
 from agentdeck.mcp.prompts import install_prompts
 from agentdeck.mcp.resources import install_resources
 from agentdeck.mcp.subscriptions import ChangeNotifier, LegacySubscribers
+from agentdeck.mcp.tasks import TaskListen, TasksExtension
 from agentdeck.mcp.tooling import CachedToolList
 from agentdeck.mcp.tools import build_tools
 
@@ -29,6 +30,7 @@ def build_server(core: Core) -> tuple[MCPServer, ChangeNotifier]:
 
     Over HTTP every request passes the core's token verifier (docs/security.md)."""
     modern = InMemorySubscriptionBus()
+    tasks = TasksExtension(core)
     server = MCPServer(
         "agentdeck",
         version=__version__,
@@ -37,7 +39,9 @@ def build_server(core: Core) -> tuple[MCPServer, ChangeNotifier]:
         subscriptions=modern,
         token_verifier=core.access.verifier,
         auth=core.access.auth_settings(),
+        extensions=[tasks],
     )
+    TaskListen(core, tasks.views, modern).install(server)
     advertise_list_changed(server)
     install_resources(server, core)
     install_prompts(server, core.prompts)

@@ -8,10 +8,16 @@ from typing import Any
 import pytest
 from mcp import Client
 from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
 from mcp.types import PaginatedRequestParams, ToolAnnotations
 from pydantic import BaseModel
 
-from agentdeck.mcp._sdk import add_request_handler, advertise_list_changed, raw_tool
+from agentdeck.mcp._sdk import (
+    add_request_handler,
+    advertise_list_changed,
+    notify_on_request_stream,
+    raw_tool,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -91,3 +97,30 @@ def test_the_session_manager_keeps_its_sessions_where_we_read_them() -> None:
         "session_id",
         "transport",
     ]
+
+
+async def test_a_notification_the_sdk_has_no_type_for_rides_the_request_stream() -> None:
+    """The hook sends through the request's own outbound channel (over HTTP that is the
+    request's SSE stream: tests/faces/mcp/test_tasks_extension.py listens to it)."""
+    server = MCPServer("t")
+    sent: list[tuple[str, Any]] = []
+
+    @server.tool()
+    async def ping(ctx: Context) -> str:
+        outbound = ctx.session._request_outbound
+        real = outbound.notify
+
+        async def notify(method: str, params: Any, opts: Any = None) -> None:
+            sent.append((method, params))
+            await real(method, params, opts)
+
+        outbound.notify = notify
+        await notify_on_request_stream(
+            ctx.session, "notifications/tasks", {"taskId": "t-1", "ttlMs": None}
+        )
+        return "pong"
+
+    async with Client(server) as client:
+        result = await client.call_tool("ping", {})
+    assert not result.is_error, result
+    assert sent == [("notifications/tasks", {"taskId": "t-1", "ttlMs": None})]

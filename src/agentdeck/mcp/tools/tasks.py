@@ -140,6 +140,7 @@ def register(tools: Tools) -> None:
     )
     async def update_task(args: UpdateTaskArgs, ctx: Context) -> Reply:
         task, queued = await core.continue_(args)
+        turn = task.turns + 1  # the turn these instructions run in (after any queued ones)
         message = (
             f"Instructions queued for task {task.id}; they run when the current turn ends."
             if queued
@@ -157,6 +158,7 @@ def register(tools: Tools) -> None:
                 "status": str(task.status),
                 "instructions_sent": True,
                 "queued_behind_running_turn": queued,
+                "turn": turn,
                 "uri": f"task://{task.id}",
                 **extra,
             },
