@@ -80,6 +80,10 @@ class GeminiSettings(BaseModel):
     )
     env_key: str = Field(default="GEMINI_API_KEY", description="Variable holding its API key.")
     extra_args: list[str] = Field(default_factory=list, description="Added to `gemini`.")
+    protocol: Literal["acp", "stream-json"] = Field(
+        default="acp",
+        description='"acp": `gemini --acp` (asks approvals, resumes); "stream-json": headless -p.',
+    )
 
 
 class CommandAgentSettings(BaseModel):
@@ -88,6 +92,11 @@ class CommandAgentSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     command: list[str] = Field(min_length=1, description="argv; {instructions} {cwd} {model}.")
+    protocol: Literal["cli", "acp"] = Field(
+        default="cli",
+        description='"acp": the command speaks the Agent Client Protocol on stdio.',
+    )
+    acp: bool = Field(default=False, description='The same as protocol = "acp".')
     resume_command: list[str] | None = Field(default=None, description="Also {session_id}.")
     output: Literal["text", "jsonl"] = "text"
     fields: dict[str, str] = Field(
@@ -134,6 +143,15 @@ class AcceptSettings(BaseModel):
     timeout_seconds: float = Field(default=600.0, gt=0)
 
 
+class BudgetSettings(BaseModel):
+    """``[budget]``: the default budget of each task (the config, or ``.agentdeck.toml``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_cost_usd: float | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, ge=1)
+
+
 class ProjectSettings(BaseModel):
     """Per-repository settings: ``[projects."<path>"]`` here, or ``.agentdeck.toml`` in the repo."""
 
@@ -151,6 +169,7 @@ class ProjectSettings(BaseModel):
     setup_timeout_seconds: float = Field(default=600.0, gt=0)
     max_running: int | None = Field(default=None, ge=1, le=256)
     accept: AcceptSettings | None = None
+    budget: BudgetSettings | None = None
 
 
 class NotifyProjectSettings(BaseModel):
@@ -285,6 +304,7 @@ class Settings(BaseModel):
     auto_resume_limit: int = Field(
         default=3, ge=1, le=100, description="A task cut this many times in a row is left alone."
     )
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
     shutdown_grace_seconds: float = Field(
         default=10.0, gt=0, le=600, description="How long a stop waits for turns to end."
     )

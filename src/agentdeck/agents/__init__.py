@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from agentdeck.agents.acp import AcpAgent
 from agentdeck.agents.base import Agent, AgentInfo, Capabilities, TurnRequest
 from agentdeck.agents.claude import ClaudeAgent
 from agentdeck.agents.codex import CodexAgent
 from agentdeck.agents.command import CommandAgent
-from agentdeck.agents.gemini import GeminiAgent
+from agentdeck.agents.gemini import GeminiAcpAgent, GeminiAgent
 from agentdeck.config import Settings
 from agentdeck.errors import InvalidInput
 
@@ -27,10 +28,18 @@ def build_agents(settings: Settings) -> dict[str, Agent]:
     agents: dict[str, Agent] = {
         "claude": ClaudeAgent(cli_path=claude.cli_path, default_model=claude.model),
         "codex": CodexAgent(settings.agents.codex, settings.home),
-        "gemini": GeminiAgent(settings.agents.gemini, settings.home),
     }
+    gemini = settings.agents.gemini
+    agents["gemini"] = (
+        GeminiAcpAgent(gemini, settings.home)
+        if gemini.protocol == "acp"
+        else GeminiAgent(gemini, settings.home)
+    )
     for name, command in settings.agents.commands.items():
-        agents[name] = CommandAgent(name, command)
+        if command.acp or command.protocol == "acp":
+            agents[name] = AcpAgent(name, command.command, command.env)
+        else:
+            agents[name] = CommandAgent(name, command)
     return agents
 
 
@@ -48,12 +57,14 @@ def canonical_agent(name: str, agents: dict[str, Agent]) -> str:
 
 
 __all__ = [
+    "AcpAgent",
     "Agent",
     "AgentInfo",
     "Capabilities",
     "ClaudeAgent",
     "CodexAgent",
     "CommandAgent",
+    "GeminiAcpAgent",
     "GeminiAgent",
     "TurnRequest",
     "build_agents",

@@ -20,7 +20,6 @@ one fails there first, by name.
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
@@ -32,6 +31,7 @@ from claude_agent_sdk import ClaudeAgentOptions, CLIConnectionError, ProcessErro
 from claude_agent_sdk._internal.transport.subprocess_cli import SubprocessCLITransport
 from claude_agent_sdk.types import _configure_can_use_tool
 
+from agentdeck.agents._cli import BAD_LINE_LIMIT, line_text, parse_line, split_lines
 from agentdeck.proctree import kill_tree
 
 
@@ -48,54 +48,12 @@ def bundled_cli() -> Path | None:
     return path if path.is_file() else None
 
 
-BAD_LINE_LIMIT = 2_000  # characters of a bad line kept in its event
-
 BAD_LINE = "agentdeck_bad_line"  # the subtype of the stand-in for a bad stdout line
 
 
 def bad_line(text: str, problem: str) -> dict[str, Any]:
     """The message that stands in for a stdout line that carries none."""
     return {"type": "system", "subtype": BAD_LINE, "line": text, "problem": problem}
-
-
-def parse_line(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
-    """One stdout line: (its message, None), (None, what is wrong), or (None, None) if blank.
-
-    Never raises: invalid UTF-8, a line that is not JSON, a truncated object and a
-    JSON value that is not an object are all reported, not fatal.
-    """
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return None, f"invalid UTF-8 (byte {exc.start})"
-    text = text.strip()
-    if not text:
-        return None, None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        what = "truncated JSON" if text.startswith("{") else "not JSON"
-        return None, f"{what} ({exc.msg} at column {exc.colno})"
-    if not isinstance(data, dict):
-        return None, "not a JSON object"
-    return data, None
-
-
-def line_text(raw: bytes) -> str:
-    """A bad line as text for an event: undecodable bytes become U+FFFD, cut to a limit."""
-    text = raw.decode("utf-8", "replace").strip()
-    return text if len(text) <= BAD_LINE_LIMIT else text[:BAD_LINE_LIMIT] + "…"
-
-
-def split_lines(buffer: bytearray) -> list[bytes]:
-    """Take every complete line out of ``buffer`` (what stays is the partial tail)."""
-    lines: list[bytes] = []
-    start = 0
-    while (end := buffer.find(b"\n", start)) >= 0:
-        lines.append(bytes(buffer[start:end]))
-        start = end + 1
-    del buffer[:start]
-    return lines
 
 
 class SessionTransport(SubprocessCLITransport):

@@ -36,6 +36,7 @@ TOOL_OUTPUT_LIMIT = 8_000
 STDERR_TAIL = 20
 DRAIN_SECONDS = 2.0  # after the agent exits, how long a leftover child may hold its pipes
 VERSION_TIMEOUT = 20.0
+BAD_LINE_LIMIT = 2_000  # characters of a bad stdout line kept in its event
 
 
 def find_binary(cli_path: str | None, name: str, env: dict[str, str] | None = None) -> str | None:
@@ -98,6 +99,46 @@ def tool_result(
         "is_error": is_error,
         **extra,
     }
+
+
+def parse_line(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """One stdout line: (its message, None), (None, what is wrong), or (None, None) if blank.
+
+    Never raises: invalid UTF-8, a line that is not JSON, a truncated object and a
+    JSON value that is not an object are all reported, not fatal.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"invalid UTF-8 (byte {exc.start})"
+    text = text.strip()
+    if not text:
+        return None, None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        what = "truncated JSON" if text.startswith("{") else "not JSON"
+        return None, f"{what} ({exc.msg} at column {exc.colno})"
+    if not isinstance(data, dict):
+        return None, "not a JSON object"
+    return data, None
+
+
+def line_text(raw: bytes) -> str:
+    """A bad line as text for an event: undecodable bytes become U+FFFD, cut to a limit."""
+    text = raw.decode("utf-8", "replace").strip()
+    return text if len(text) <= BAD_LINE_LIMIT else text[:BAD_LINE_LIMIT] + "…"
+
+
+def split_lines(buffer: bytearray) -> list[bytes]:
+    """Take every complete line out of ``buffer`` (what stays is the partial tail)."""
+    lines: list[bytes] = []
+    start = 0
+    while (end := buffer.find(b"\n", start)) >= 0:
+        lines.append(bytes(buffer[start:end]))
+        start = end + 1
+    del buffer[:start]
+    return lines
 
 
 class Turn:

@@ -1,4 +1,10 @@
-"""Google's Gemini CLI, run headless: ``gemini --output-format stream-json`` (one process per turn).
+"""Google's Gemini CLI: through ACP by default (`GeminiAcpAgent`, ``gemini --acp``), or headless.
+
+`GeminiAcpAgent` runs ``gemini --acp --approval-mode <mode> --skip-trust [-m M]`` per
+turn and speaks the Agent Client Protocol with it (`agentdeck.agents.acp`): in
+``default`` mode the CLI asks agentdeck before tool uses, and ``session/load``
+resumes a session. ``[agents.gemini] protocol = "stream-json"`` selects the older
+headless path, `GeminiAgent`:
 
 ``gemini --output-format stream-json --approval-mode <mode> --skip-trust [-m M]
 [--resume <session_id>] --prompt=<instructions>`` with stdin closed. stdout is
@@ -31,6 +37,7 @@ from agentdeck.agents._cli import (
     missing_message,
     tool_result,
 )
+from agentdeck.agents.acp import AcpAgent
 from agentdeck.agents.base import Capabilities, TurnRequest
 from agentdeck.config import GeminiSettings
 from agentdeck.model import EventKind
@@ -225,4 +232,33 @@ class GeminiAgent(CliAgent[_Stream]):
         return _Stream(turn)
 
 
-__all__ = ["APPROVAL_MODES", "GeminiAgent"]
+class GeminiAcpAgent(AcpAgent):
+    """Adapter for the Gemini CLI through ACP (``gemini --acp``)."""
+
+    def __init__(self, settings: GeminiSettings | None = None, home: Path | None = None) -> None:
+        super().__init__("gemini", label="Gemini CLI")
+        self.headless = GeminiAgent(settings, home)  # binary, home and environment are shared
+        self.settings = self.headless.settings
+
+    def cli(self) -> str | None:
+        return self.headless.cli()
+
+    def problem(self) -> str:
+        return self.headless.problem()
+
+    def env(self, request: TurnRequest) -> dict[str, str]:
+        return self.headless.env(request)
+
+    def model(self, request: TurnRequest) -> str | None:
+        return self.headless.model(request)
+
+    def argv(self, cli: str, request: TurnRequest) -> list[str]:
+        mode = APPROVAL_MODES.get(request.permission_mode, "default")
+        argv = [cli, "--acp", "--approval-mode", mode, "--skip-trust"]
+        model = self.model(request)
+        if model:
+            argv += ["-m", model]
+        return [*argv, *self.settings.extra_args]
+
+
+__all__ = ["APPROVAL_MODES", "GeminiAcpAgent", "GeminiAgent"]

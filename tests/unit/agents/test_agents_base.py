@@ -49,7 +49,7 @@ def test_each_adapter_declares_what_it_does(agents: dict[str, Agent]) -> None:
     assert declared == {
         "claude": Capabilities(approvals=True, resume=True, cost=True),
         "codex": Capabilities(resume=True),
-        "gemini": Capabilities(resume=True),
+        "gemini": Capabilities(approvals=True, resume=True),  # through ACP
         "resumable": Capabilities(resume=True),
         "oneshot": Capabilities(),
     }

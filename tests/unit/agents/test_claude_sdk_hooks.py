@@ -8,14 +8,8 @@ import inspect
 from claude_agent_sdk import ClaudeAgentOptions
 from claude_agent_sdk._internal.transport.subprocess_cli import SubprocessCLITransport
 
-from agentdeck.agents._claude_sdk import (
-    SessionTransport,
-    bundled_cli,
-    line_text,
-    parse_line,
-    split_lines,
-    with_can_use_tool,
-)
+from agentdeck.agents._claude_sdk import SessionTransport, bundled_cli, with_can_use_tool
+from agentdeck.agents._cli import line_text, parse_line, split_lines
 
 PINNED = "0.2.189"
 
