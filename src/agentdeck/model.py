@@ -185,6 +185,10 @@ class Task:
     depends_on: list[str] = field(default_factory=list)  # task ids
     start_after: str = "done"  # "done" or "merged"
     blocked_by: list[str] = field(default_factory=list)  # the dependencies not met yet
+    # budget (see core/budget.py)
+    max_cost_usd: float | None = None
+    max_tokens: int | None = None
+    budget_step: dict[str, Any] | None = None  # the first limits: what "allow" adds
 
     @property
     def isolation(self) -> str:

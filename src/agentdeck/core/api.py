@@ -34,7 +34,7 @@ from agentdeck.auth import (
 from agentdeck.auth import revoke_token as revoke_stored_token
 from agentdeck.auth.access import AuditEntry
 from agentdeck.bus import Bus, Change, Listener
-from agentdeck.config import Settings
+from agentdeck.config import BudgetSettings, Settings
 from agentdeck.core import cleanup, dependencies, isolation, policy, recovery, workspace
 from agentdeck.core.approvals import Asker, Decisions
 from agentdeck.core.documents import (
@@ -104,6 +104,15 @@ REPORT_LOGS = 5
 LOG_LINES_LIMIT = 20_000
 PROJECTS_PER_ROOT = 200
 EVENTS_PAGE = 1_000
+
+
+def _budget(
+    request: CreateTask, project: BudgetSettings | None, server: BudgetSettings
+) -> tuple[float | None, int | None]:
+    """The task's limits: asked for, else the project's, else the server's."""
+    cost = next((c for c in (request.max_cost_usd, project and project.max_cost_usd) if c), None)
+    tokens = next((t for t in (request.max_tokens, project and project.max_tokens) if t), None)
+    return cost or server.max_cost_usd, tokens or server.max_tokens
 
 
 def _cursor(offset: int) -> str:
@@ -218,7 +227,9 @@ class Core:
             request.branch,
             request.base_branch,
         )
-        accept = isolation.project_settings(settings, plan.repo if plan else project).accept
+        options = isolation.project_settings(settings, plan.repo if plan else project)
+        accept = options.accept
+        cost, tokens = _budget(request, options.budget, settings.budget)
         depends_on = [await self._dependency(ref) for ref in request.depends_on or []]
         stamp = now()
         task = Task(
@@ -249,6 +260,9 @@ class Core:
             owner=by,
             accept_command=request.accept_command or (accept.command if accept else []),
             depends_on=depends_on,
+            max_cost_usd=cost,
+            max_tokens=tokens,
+            budget_step={"cost_usd": cost, "tokens": tokens} if cost or tokens else None,
             start_after=request.start_after,
             accept_retries=next(
                 n

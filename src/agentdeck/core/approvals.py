@@ -41,6 +41,7 @@ class Pending:
     tool: str
     input: dict[str, Any]
     summary: str
+    kind: Literal["tool", "budget"] = "tool"  # a tool use, or more budget
     created_at: datetime = field(default_factory=now)
     answer: Answer | None = None
     settled: anyio.Event = field(default_factory=anyio.Event)
@@ -49,12 +50,13 @@ class Pending:
         return {
             "request_id": self.id,
             "task_id": self.task_id,
+            "kind": self.kind,
             "turn": self.turn,
             "tool": self.tool,
             "input": self.input,
             "summary": self.summary,
             "created_at": self.created_at.isoformat(),
-            "decisions": list(DECISIONS),
+            "decisions": list(DECISIONS) if self.kind == "tool" else ["allow", "deny"],
         }
 
 
@@ -90,9 +92,17 @@ class Approvals:
             self.settle(pending, answer)
 
     def open(
-        self, task_id: str, turn: int, tool: str, tool_input: dict[str, Any], summary: str
+        self,
+        task_id: str,
+        turn: int,
+        tool: str,
+        tool_input: dict[str, Any],
+        summary: str,
+        kind: Literal["tool", "budget"] = "tool",
     ) -> Pending:
-        pending = Pending(f"p-{secrets.token_hex(5)}", task_id, turn, tool, tool_input, summary)
+        pending = Pending(
+            f"p-{secrets.token_hex(5)}", task_id, turn, tool, tool_input, summary, kind
+        )
         self._open[pending.id] = pending
         return pending
 
@@ -187,12 +197,28 @@ class Decisions:
         pending = self.open.open(
             task_id, turn, tool, tool_input, prompt or policy.summary(tool, tool_input)
         )
+        answer = await self._ask(pending, f"{tool} needs your decision")
+        if answer.decision == "deny":
+            return False, answer.message or "The user denied this."
+        return True, answer.message
+
+    async def ask_budget(self, task_id: str, turn: int, spent: dict[str, Any]) -> bool:
+        """Ask the user whether the task, stopped at its budget, may spend more."""
+        summary = f"the task {spent['text']}: allow raises the budget and goes on"
+        pending = self.open.open(task_id, turn, "budget", spent, summary, kind="budget")
+        answer = await self._ask(pending, f"it {spent['text']}: more budget needs your decision")
+        return answer.decision != "deny"
+
+    async def _ask(self, pending: Pending, reason: str) -> Answer:
+        """Put ``pending`` to every face (the task ``input_required``) until the first
+        answer or the timeout (a denial); record the answer."""
+        task_id, turn = pending.task_id, pending.turn
         try:
             async with self.lifecycle.editing(task_id) as task:
                 request = NewEvent(EventKind.PERMISSION_REQUEST, pending.to_dict(), turn)
                 if task.status == TaskStatus.IN_PROGRESS:
                     await self.lifecycle.transition(
-                        task, TaskStatus.INPUT_REQUIRED, f"{tool} needs your decision", [request]
+                        task, TaskStatus.INPUT_REQUIRED, reason, [request]
                     )
                 else:
                     await self.lifecycle.save(task, [request])
@@ -217,13 +243,15 @@ class Decisions:
         assert answer is not None  # settled above
         with anyio.CancelScope(shield=True):
             await self._record(pending, answer)
-        if answer.decision == "deny":
-            return False, answer.message or "The user denied this."
-        return True, answer.message
+        return answer
 
     async def _record(self, pending: Pending, answer: Answer) -> None:
         async with self.lifecycle.editing(pending.task_id) as task:
-            if answer.decision == "allow_always" and pending.tool not in task.always_allow:
+            if (
+                answer.decision == "allow_always"
+                and pending.kind == "tool"
+                and pending.tool not in task.always_allow
+            ):
                 task.always_allow.append(pending.tool)
             decided = NewEvent(
                 EventKind.LOG,

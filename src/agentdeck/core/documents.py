@@ -173,6 +173,9 @@ class TaskFields(Document):
     depends_on: list[str]
     start_after: str
     blocked_by: list[str]
+    max_cost_usd: float | None
+    max_tokens: int | None
+    budget_step: dict[str, Any] | None
     isolation: str
     repo_path: str | None
     subdir: str
@@ -380,6 +383,7 @@ class PendingDecision(Document):
 
     request_id: str
     task_id: str
+    kind: str  # "tool" (a tool use) or "budget" (more budget)
     turn: int
     tool: str
     input: dict[str, Any]

@@ -35,6 +35,8 @@ COLUMNS = (
     "crash_cuts",
     "gate",
     "blocked_by",
+    "max_cost_usd",
+    "max_tokens",
 )
 
 

@@ -133,6 +133,25 @@ class CreateTask(Request):
         int | None,
         Field(ge=0, le=10, strict=True, description="Re-prompts after a failing check (2)."),
     ] = None
+    max_cost_usd: Annotated[
+        float | None,
+        Field(
+            gt=0,
+            le=100_000,
+            description="Budget in USD: at it, the agent is paused and you are asked "
+            "(allow raises it by this amount again). Default: the project's or server's.",
+        ),
+    ] = None
+    max_tokens: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=10**12,
+            strict=True,
+            description="Budget in tokens (input, output, cache writes; cache reads not "
+            "counted), handled like max_cost_usd.",
+        ),
+    ] = None
     depends_on: Annotated[
         list[TaskRef] | None,
         Field(

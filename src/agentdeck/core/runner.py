@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
@@ -17,6 +18,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 
 from agentdeck.agents.base import Agent, Approver, TurnRequest
 from agentdeck.bus import Bus, Change
+from agentdeck.core import budget
 from agentdeck.model import EventKind, NewEvent, Task, now
 from agentdeck.redact import redact_shapes, redact_value, secret_values
 from agentdeck.store import TaskStore
@@ -77,6 +79,7 @@ class TurnOutcome:
     error: str | None = None
     cancelled: bool = False
     timed_out: bool = False
+    budget: dict[str, Any] | None = None  # the turn was stopped at the task's budget
 
 
 class _Summary:
@@ -87,12 +90,26 @@ class _Summary:
         self.cost_before = task.cost_usd
         self.resumed = resumed
         self.finished: dict[str, Any] | None = None
+        self.model = task.model
+        # Provisional usage of this turn (per assistant message, last report of each),
+        # until the agent's totals arrive: (cost, tokens) by message id.
+        self.live: dict[str, tuple[float, int]] = {}
+
+    @property
+    def live_use(self) -> tuple[float, int]:
+        return sum(c for c, _ in self.live.values()), sum(t for _, t in self.live.values())
 
     def apply(self, event: NewEvent) -> None:
         task, data = self.task, event.data
         if event.kind == EventKind.SESSION and data.get("session_id"):
             task.session_id = data["session_id"]
+            self.model = data.get("model") or self.model
+        elif event.kind == EventKind.USAGE and data.get("partial"):
+            model = data.get("model") or self.model
+            key = str(data.get("message_id") or len(self.live))
+            self.live[key] = (budget.price(model, data), budget.counted(data))
         elif event.kind == EventKind.USAGE:
+            self.live.clear()  # the agent's own totals replace the provisional figures
             task.input_tokens += int(data.get("input_tokens", 0))
             task.output_tokens += int(data.get("output_tokens", 0))
             task.cache_read_tokens += int(data.get("cache_read_tokens", 0))
@@ -164,6 +181,7 @@ class TurnRunner:
         secrets = tuple(secret_values({**os.environ, **request.env}))
 
         finished_sent = False
+        stopped_at: dict[str, Any] | None = None  # the budget the turn was stopped at
         stored = _Stored()
         if request.approve is not None:
             # A decision is recorded after the tool call it is about (and all before it).
@@ -192,6 +210,8 @@ class TurnRunner:
                 timed_out = deadline.cancelled_caught
                 if timed_out:
                     error = f"timed out after {time_limit:g} s; the agent was stopped"
+                elif stopped_at is not None:
+                    error = f"paused at its budget: it {stopped_at['text']}"
                 elif scope.cancel_called:
                     error = control.reason or "cancelled"
                 send.send_nowait(
@@ -200,16 +220,26 @@ class TurnRunner:
                         {
                             "success": False,
                             "error": error or "the agent ended without reporting a result",
-                            "cancelled": scope.cancel_called and not timed_out,
+                            "cancelled": scope.cancel_called
+                            and not timed_out
+                            and stopped_at is None,
                             "timed_out": timed_out,
+                            **({"budget": stopped_at} if stopped_at else {}),
                         },
                         request.turn,
                     )
                 )
 
+        def over_budget() -> None:
+            nonlocal stopped_at
+            if stopped_at is None and not finished_sent:
+                stopped_at = budget.crossed(task, *summary.live_use)
+                if stopped_at is not None:
+                    scope.cancel()  # the agent stops; its session is kept
+
         async with anyio.create_task_group() as tg:
             tg.start_soon(produce)
-            await self._persist(task, receive, summary, secrets, stored)
+            await self._persist(task, receive, summary, secrets, stored, over_budget)
 
         finished = summary.finished or {}
         success = bool(finished.get("success"))
@@ -218,6 +248,7 @@ class TurnRunner:
             None if success else str(finished.get("error") or "failed"),
             cancelled=bool(finished.get("cancelled")),
             timed_out=bool(finished.get("timed_out")),
+            budget=stopped_at,
         )
 
     async def _persist(
@@ -227,6 +258,7 @@ class TurnRunner:
         summary: _Summary,
         secrets: tuple[str, ...] = (),
         stored: _Stored | None = None,
+        after_batch: Callable[[], None] | None = None,
     ) -> None:
         async with receive:
             while True:
@@ -251,6 +283,8 @@ class TurnRunner:
                 self.bus.publish(Change(task.id, "updated", None, seq))
                 if stored is not None:
                     stored.saved(len(batch))
+                if after_batch is not None:
+                    after_batch()
 
 
 def _instructions_masked(event: NewEvent) -> NewEvent:

@@ -18,7 +18,7 @@ import anyio
 from agentdeck import cgroup
 from agentdeck.agents.base import Agent, TurnRequest
 from agentdeck.config import Settings
-from agentdeck.core import gates, isolation
+from agentdeck.core import budget, gates, isolation
 from agentdeck.core.approvals import Decisions
 from agentdeck.core.lifecycle import Lifecycle
 from agentdeck.core.runner import TurnControl, TurnOutcome, TurnRunner
@@ -101,31 +101,71 @@ class Turn:
             else self.decisions.approver(task.id, task.turns),
         )
         try:
-            outcome = await self.runner.run(agent, task, request, task.timeout_seconds, control)
-            retries = 0
-            while outcome.success and task.accept_command and not control.cancelled:
-                passed = await self._gate(task, retries, control)
-                if passed is None or passed or retries >= task.accept_retries:
-                    break
-                retries += 1  # the same conversation, told what the check said
-                async with self.lifecycle.editing(task_id) as task:
-                    task.turns += 1
-                    await self.lifecycle.save(task)
-                assert task.gate is not None
-                request = replace(
-                    request,
-                    turn=task.turns,
-                    instructions=gates.retry_prompt(task.gate),
-                    resume_session_id=task.session_id,
-                    approve=None
-                    if task.policy == "bypass"
-                    else self.decisions.approver(task.id, task.turns),
-                )
-                outcome = await self.runner.run(agent, task, request, task.timeout_seconds, control)
+            outcome = await self._runs(agent, task, request, control, instructions)
         finally:
             with anyio.CancelScope(shield=True):
                 await _leave_no_process(task.id)
         await self._settle(task_id, control, outcome, instructions)
+
+    async def _runs(
+        self,
+        agent: Agent,
+        task: Task,
+        request: TurnRequest,
+        control: TurnControl,
+        instructions: str,
+    ) -> TurnOutcome:
+        """Run the agent, and again in the same conversation while the turn must go on:
+        after more budget was allowed, or to fix what a failing acceptance check found."""
+        spent = budget.crossed(task)  # over already (agents that report at the end)
+        if spent is not None:
+            if not await self.decisions.ask_budget(task.id, task.turns, spent):
+                async with self.lifecycle.editing(task.id) as fresh:
+                    fresh.queue.insert(0, instructions)  # never delivered: kept
+                    await self.lifecycle.save(fresh)
+                return TurnOutcome(False, f"paused at its budget: it {spent['text']}", budget=spent)
+            task = await self._next_run(task.id, more_budget=True, new_turn=False)
+        outcome = await self.runner.run(agent, task, request, task.timeout_seconds, control)
+        retries = 0
+        while not control.cancelled:
+            if outcome.budget is not None:
+                if not await self.decisions.ask_budget(task.id, task.turns, outcome.budget):
+                    break
+                follow_up = budget.CONTINUE_PROMPT
+                task = await self._next_run(task.id, more_budget=True)
+            elif outcome.success and task.accept_command:
+                passed = await self._gate(task, retries, control)
+                if passed is None or passed or retries >= task.accept_retries:
+                    break
+                retries += 1  # the same conversation, told what the check said
+                assert task.gate is not None
+                follow_up = gates.retry_prompt(task.gate)
+                task = await self._next_run(task.id)
+            else:
+                break
+            request = replace(
+                request,
+                turn=task.turns,
+                instructions=follow_up,
+                resume_session_id=task.session_id,
+                approve=None
+                if task.policy == "bypass"
+                else self.decisions.approver(task.id, task.turns),
+            )
+            outcome = await self.runner.run(agent, task, request, task.timeout_seconds, control)
+        return outcome
+
+    async def _next_run(
+        self, task_id: str, *, more_budget: bool = False, new_turn: bool = True
+    ) -> Task:
+        """The task, fresh, for another run of its agent (limits raised, if allowed)."""
+        async with self.lifecycle.editing(task_id) as task:
+            if more_budget:
+                budget.raise_limits(task)
+            if new_turn:
+                task.turns += 1
+            await self.lifecycle.save(task)
+        return task
 
     async def _gate(self, task: Task, attempt: int, control: TurnControl) -> bool | None:
         """Run the task's acceptance check and record it; whether it passed (None: the
@@ -194,6 +234,9 @@ class Turn:
                 task.crash_cuts = 0  # the turn ended here, not in a crash
             if control.reason is not None:
                 await self._stopped(task, control, events)
+            elif outcome.budget is not None:
+                why = f"paused at its budget: it {outcome.budget['text']}; more was not allowed"
+                await self.lifecycle.transition(task, TaskStatus.WAITING, why, events)
             elif not outcome.success:
                 task.error = outcome.error or "failed"
                 await self.lifecycle.transition(task, TaskStatus.FAILED, task.error, events)

@@ -222,6 +222,9 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE tasks ADD COLUMN depends_on TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE tasks ADD COLUMN start_after TEXT NOT NULL DEFAULT 'done';
     ALTER TABLE tasks ADD COLUMN blocked_by TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE tasks ADD COLUMN max_cost_usd REAL;
+    ALTER TABLE tasks ADD COLUMN max_tokens INTEGER;
+    ALTER TABLE tasks ADD COLUMN budget_step TEXT;
     """,
 }
 
@@ -241,6 +244,7 @@ _JSON_FIELDS = {
     "gate",
     "depends_on",
     "blocked_by",
+    "budget_step",
 }
 
 
