@@ -71,6 +71,19 @@ def _tool_result(block: ToolResultBlock) -> dict[str, Any]:
     }
 
 
+def _partial_usage(message: AssistantMessage) -> dict[str, Any]:
+    usage = message.usage or {}
+    return {
+        "partial": True,
+        "message_id": message.message_id,
+        "model": message.model,
+        "input_tokens": int(usage.get("input_tokens") or 0),
+        "output_tokens": int(usage.get("output_tokens") or 0),
+        "cache_read_tokens": int(usage.get("cache_read_input_tokens") or 0),
+        "cache_creation_tokens": int(usage.get("cache_creation_input_tokens") or 0),
+    }
+
+
 def message_events(message: object, turn: int) -> list[NewEvent]:
     """Normalized events for one SDK message (unknown kinds map to nothing)."""
     events: list[NewEvent] = []
@@ -99,6 +112,8 @@ def message_events(message: object, turn: int) -> list[NewEvent]:
         elif message.subtype in ("api_retry", "permission_denied", "compact_boundary"):
             events.append(NewEvent(EventKind.LOG, {"source": "agent", **data}, turn))
     elif isinstance(message, AssistantMessage):
+        if message.usage:  # provisional, per API message; the result has the turn's totals
+            events.append(NewEvent(EventKind.USAGE, _partial_usage(message), turn))
         for block in message.content:
             if isinstance(block, TextBlock) and block.text:
                 events.append(
