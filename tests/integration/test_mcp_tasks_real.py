@@ -170,3 +170,29 @@ async def test_undeclared_works_the_old_way_and_errors(bypass: Settings) -> None
         with anyio.fail_after(5):
             # the same task is an MCP task for its owner all the same
             assert (await client.get(task_id))["status"] == "completed"
+
+
+async def test_mrtr_approval_with_the_official_sdk_client(ask: Settings, project: Path) -> None:
+    """A 2026-07-28 client without the extension: ``wait: true`` meets the decision as an
+    InputRequiredResult; the SDK client answers through its elicitation callback."""
+    import mcp.types as types
+    from mcp import Client
+
+    asked: list[str] = []
+
+    async def allow(context: object, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"decision": "allow"})
+
+    async with serve(ask) as srv, Client(srv.url, elicitation_callback=allow) as client:
+        assert client.session.protocol_version == "2026-07-28"  # type: ignore[union-attr]
+        result = await client.call_tool(
+            "create_task",
+            {"title": "MRTR", "instructions": "BASH echo mrtr > m.txt", "wait": True},
+        )
+        assert not result.is_error, result
+        envelope = result.structured_content or {}
+        assert envelope["result"]["status"] == "waiting", envelope
+        assert asked and "echo mrtr" in asked[0]
+        assert (project / "m.txt").read_text().strip() == "mrtr"
+        assert (await srv.deck.core.tasks()).count == 1

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from mcp.server.context import CallNext, ServerRequestContext
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
-from mcp.types import CallToolResult, ToolAnnotations
+from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 
 from agentdeck.core import Core, Request, Scope, parse
 from agentdeck.errors import AgentdeckError
@@ -59,7 +59,9 @@ class Reply:
     result: dict[str, Any]
 
 
-Handler = Callable[[A, Context], Awaitable[Reply]]
+# A handler may also answer ``InputRequiredResult`` (2026-07-28 multi-round-trip
+# requests: the client retries with the answers, see `mcp.mrtr`).
+Handler = Callable[[A, Context], Awaitable[Reply | InputRequiredResult]]
 
 
 def input_schema(model: type[Request], aliases: legacy.Aliases) -> dict[str, Any]:
@@ -101,7 +103,9 @@ class Tools:
         accepted = [*args.model_fields, *accepted_aliases]
 
         def register(handler: Handler[A]) -> Handler[A]:
-            async def call(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
+            async def call(
+                arguments: dict[str, Any], ctx: Context
+            ) -> CallToolResult | InputRequiredResult:
                 caller = caller_of(ctx.request_context)
                 try:
                     async with self.core.action(
@@ -110,6 +114,10 @@ class Tools:
                         named = legacy.canonical(arguments, aliases, accepted)
                         parsed = parse(args, named, accepted_aliases)
                         reply = await handler(parsed, ctx)
+                        if isinstance(reply, InputRequiredResult):
+                            if entry is not None:
+                                entry.outcome = "input_required"
+                            return reply
                         if entry is not None:
                             entry.outcome = "ok"
                             entry.task_id = entry.task_id or _task_id({}, reply.result)

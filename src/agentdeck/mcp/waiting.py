@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 
 import anyio
 from mcp.server.mcpserver import Context
 
-from agentdeck.core import Core
+from agentdeck.core import Core, PendingDecision
 from agentdeck.model import EventKind, Task
 
 DEFAULT_MAX_WAIT = 600.0
@@ -19,12 +20,34 @@ _PROGRESS_KINDS = (str(EventKind.TURN_STARTED), str(EventKind.TOOL_CALL), str(Ev
 class WaitOutcome:
     task: Task
     timed_out: bool
+    asked: list[PendingDecision] = field(default_factory=list)  # (with ``ask_from``)
 
 
-async def wait_for_turn(core: Core, task_id: str, ctx: Context, max_wait: float) -> WaitOutcome:
+def _asked(
+    core: Core, task_id: str, from_turn: int, answered: Collection[str]
+) -> list[PendingDecision]:
+    return [
+        p
+        for p in core.pending().pending
+        if p.task_id == task_id and p.turn >= from_turn and p.request_id not in answered
+    ]
+
+
+async def wait_for_turn(
+    core: Core,
+    task_id: str,
+    ctx: Context,
+    max_wait: float,
+    *,
+    ask_from: int | None = None,
+    answered: Collection[str] = (),
+) -> WaitOutcome:
     """Wait until ``task_id`` settles (nothing running or queued) or ``max_wait`` passes,
     sending progress meanwhile: the agent's steps (tool calls and messages), the turn
-    and the last tool used."""
+    and the last tool used.
+
+    With ``ask_from`` (a turn), also stop when a decision of that turn or a later one
+    waits on the user (except the ``answered`` ones): the outcome's ``asked``."""
     seen = 0
     steps = 0
     last_tool: str | None = None
@@ -32,6 +55,8 @@ async def wait_for_turn(core: Core, task_id: str, ctx: Context, max_wait: float)
     async with core.watch(task_id, after=0) as changes:
         with anyio.move_on_after(max_wait):
             while task.status.active:
+                if ask_from is not None and (asked := _asked(core, task_id, ask_from, answered)):
+                    return WaitOutcome(task, timed_out=False, asked=asked)
                 await changes.get()
                 page = await core.events(task_id, after=seen, kinds=_PROGRESS_KINDS)
                 for event in page.events:

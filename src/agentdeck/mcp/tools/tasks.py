@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
+from mcp.types import InputRequiredResult
 from pydantic import Field
 
 from agentdeck.core import ContinueTask, Core, CreateTask, Request, TaskRef, duration_seconds
 from agentdeck.core import human_duration as human
-from agentdeck.mcp import legacy
+from agentdeck.mcp import legacy, mrtr
 from agentdeck.mcp.callers import caller_of
 from agentdeck.mcp.elicit import elicitation_asker
 from agentdeck.mcp.tooling import Reply, Tools, changes
@@ -57,10 +58,26 @@ def _waited_message(task: Task, timed_out: bool) -> str:
 
 
 async def _waited(
-    core: Core, task: Task, ctx: Context, max_wait: float
-) -> tuple[Task, str, dict[str, Any]]:
-    """After ``wait: true``: the task once its turn ended, a message, the turn's result."""
-    outcome = await wait_for_turn(core, task.id, ctx, max_wait)
+    core: Core,
+    task: Task,
+    ctx: Context,
+    max_wait: float,
+    turn: int,
+    resumed: mrtr.Resumed | None,
+) -> tuple[Task, str, dict[str, Any]] | InputRequiredResult:
+    """After ``wait: true``: the task once its turn ended, a message, the turn's result;
+    or, for a caller asked by multi-round-trip requests, the decisions it owes."""
+    asking = mrtr.can_ask(ctx)
+    outcome = await wait_for_turn(
+        core,
+        task.id,
+        ctx,
+        max_wait,
+        ask_from=turn if asking else None,
+        answered=resumed.answered if resumed else (),
+    )
+    if outcome.asked:
+        return mrtr.ask(outcome.asked, task.id, turn)
     task = outcome.task
     return (
         task,
@@ -94,17 +111,24 @@ def register(tools: Tools) -> None:
         ),
         annotations=changes("Create task", open_world=True),
     )
-    async def create_task(args: CreateTaskArgs, ctx: Context) -> Reply:
-        task = await core.create(
-            args, asker=elicitation_asker(ctx), by=caller_of(ctx.request_context).who
-        )
+    async def create_task(args: CreateTaskArgs, ctx: Context) -> Reply | InputRequiredResult:
+        resumed = await mrtr.resume(core, ctx) if args.wait else None
+        if resumed is not None:  # a retry with the answers: the task exists already
+            task = resumed.task
+        else:
+            task = await core.create(
+                args, asker=elicitation_asker(ctx), by=caller_of(ctx.request_context).who
+            )
         message = (
             f"Task {task.id} created; the {task.agent} agent starts as soon as a slot is free. "
             f"Watch task://{task.id}."
         )
         extra: dict[str, Any] = {}
         if args.wait:
-            task, message, extra = await _waited(core, task, ctx, args.max_wait_seconds)
+            waited = await _waited(core, task, ctx, args.max_wait_seconds, 1, resumed)
+            if isinstance(waited, InputRequiredResult):
+                return waited
+            task, message, extra = waited
         git = task.git
         return Reply(
             message,
@@ -138,9 +162,13 @@ def register(tools: Tools) -> None:
         ),
         annotations=changes("Continue task", open_world=True),
     )
-    async def update_task(args: UpdateTaskArgs, ctx: Context) -> Reply:
-        task, queued = await core.continue_(args)
-        turn = task.turns + 1  # the turn these instructions run in (after any queued ones)
+    async def update_task(args: UpdateTaskArgs, ctx: Context) -> Reply | InputRequiredResult:
+        resumed = await mrtr.resume(core, ctx) if args.wait else None
+        if resumed is not None:  # a retry with the answers: the instructions went already
+            task, queued, turn = resumed.task, False, resumed.turn
+        else:
+            task, queued = await core.continue_(args)
+            turn = task.turns + 1  # the turn these instructions run in (after queued ones)
         message = (
             f"Instructions queued for task {task.id}; they run when the current turn ends."
             if queued
@@ -148,7 +176,10 @@ def register(tools: Tools) -> None:
         )
         extra: dict[str, Any] = {}
         if args.wait:
-            task, message, extra = await _waited(core, task, ctx, args.max_wait_seconds)
+            waited = await _waited(core, task, ctx, args.max_wait_seconds, turn, resumed)
+            if isinstance(waited, InputRequiredResult):
+                return waited
+            task, message, extra = waited
         return Reply(
             message,
             {
