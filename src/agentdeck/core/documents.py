@@ -462,6 +462,14 @@ class ContinueResult(Document):
     queued: bool
 
 
+class SteerResult(Document):
+    """``delivered``: ``now`` (a turn starts with the words) or ``queued`` (after this one)."""
+
+    task: TaskDetail
+    delivered: str
+    message: str
+
+
 class ReviewResult(ContinueResult):
     comments: list[ReviewedComment]
 

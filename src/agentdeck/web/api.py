@@ -45,6 +45,7 @@ from agentdeck.core import (
     Review,
     ReviewResult,
     Scope,
+    SteerResult,
     TaskDetail,
     TaskList,
     TaskQuery,
@@ -183,6 +184,17 @@ async def continue_task(core: Core, request: Request, caller: Caller, data: dict
     return ContinueResult(task=await core.task(task.id), queued=queued)
 
 
+async def steer_task(core: Core, request: Request, caller: Caller, data: dict[str, Any]) -> Any:
+    task, now = await core.steer(parse(ContinueTask, data))
+    return SteerResult(
+        task=await core.task(task.id),
+        delivered="now" if now else "queued",
+        message="a turn starts with your words now"
+        if now
+        else "queued: no agent here takes words mid-turn, so they run right after this turn",
+    )
+
+
 async def cancel_task(core: Core, request: Request, caller: Caller, data: dict[str, Any]) -> Any:
     return await core.task((await core.cancel(data["id"])).id)
 
@@ -264,6 +276,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("POST", "/tasks/{id}/continue", "write",
               "Another turn of the same conversation", continue_task, body=ContinueTask,
               answer=ContinueResult),
+    Operation("POST", "/tasks/{id}/steer", "write",
+              "A word for the agent while it works (delivered now, or queued)", steer_task,
+              body=ContinueTask, answer=SteerResult),
     Operation("POST", "/tasks/{id}/cancel", "write", "Stop the task; it becomes cancelled",
               cancel_task, answer=TaskDetail),
     Operation("POST", "/tasks/{id}/end", "write", "Finish the task (completed)", end_task,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from agentdeck.agents.base import TurnRequest
-from agentdeck.agents.testing import FakeAgent, Say, Step
+from agentdeck.agents.testing import FakeAgent, Gate, Say, Step
 from agentdeck.config import Settings
 from agentdeck.model import TaskStatus
 from support.core import create, task_in
@@ -159,3 +159,24 @@ async def test_openapi_describes_every_operation(core_settings: Settings) -> Non
         for item in doc["paths"].values():
             for entry in item.values():
                 assert "default" in entry["responses"]  # the one error shape
+
+
+async def test_steer_says_whether_the_words_went_in_now_or_queued(
+    core_settings: Settings,
+) -> None:
+    gate = Gate()
+    agent = FakeAgent(steps=[gate, Say("done")])
+    async with rest(core_settings, agent) as (http, core, auth):
+        task = await create(core, "t", "work", isolation="none")
+        await task_in(core, task.id, TaskStatus.IN_PROGRESS)
+        url = f"/tasks/{task.id}/steer"
+        queued = await http.post(
+            url, json={"instructions": "also add tests"}, headers=auth["write"]
+        )
+        assert queued.status_code == 200, queued.text
+        assert queued.json()["delivered"] == "queued"
+        gate.open()
+        await task_in(core, task.id, TaskStatus.WAITING)
+        assert agent.requests[-1].instructions == "also add tests"  # right after the turn
+        now = await http.post(url, json={"instructions": "and docs"}, headers=auth["write"])
+        assert now.json()["delivered"] == "now"
