@@ -164,7 +164,7 @@ async def _events(client: Client, task_id: str) -> list[dict[str, Any]]:
     ("alias", "agent", "fake_name", "tool"),
     [
         ("CODEX", "codex", "fake_openai", "shell"),
-        ("GEMINI", "gemini", "fake_gemini", "write_file"),
+        ("GEMINI", "gemini", "fake_gemini", "Edit"),  # ACP: tool kinds named like Claude's
     ],
 )
 async def test_create_update_end(
@@ -213,7 +213,9 @@ async def test_create_update_end(
 
         events = await _events(client, task_id)
         started = [e for e in events if e["kind"] == "turn_started"]
-        assert len(started) == 2 and session in started[1]["data"]["argv"]
+        assert len(started) == 2 and started[1]["data"]["resume"] == session
+        if agent == "codex":
+            assert session in started[1]["data"]["argv"]
         assert all("sk-fake-openai" not in str(e["data"]) for e in events)
 
         ended = await call(client, "end_task", id=task_id)

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import anyio
-import anyio.lowlevel
 from acp import PROTOCOL_VERSION, Client, RequestError
 from acp.client.connection import ClientSideConnection
 from acp.helpers import text_block
@@ -76,6 +75,8 @@ from agentdeck.proctree import MARKER_VAR, kill_tree
 
 LINE_LIMIT = 16 * 1024 * 1024  # bytes of one JSON-RPC line
 HANDSHAKE_TIMEOUT = 60.0  # probe: start, ``initialize``, stop
+REPLAY_QUIET = 0.3  # seconds without an update that end a ``session/load`` replay
+REPLAY_LIMIT = 10.0  # the longest a replay may go on
 EXIT_GRACE = 2.0  # after the connection drops, how long to wait for the exit code
 
 # ACP tool kinds, named like Claude's tools so that approval policies and rules apply.
@@ -167,6 +168,7 @@ class AcpClient:
         self.turn = turn
         self.label = label
         self.replaying = False  # ``session/load`` replays the history: not this turn's events
+        self.replayed = anyio.Event()  # set by each update while replaying
         self.text: list[str] = []
         self.thought: list[str] = []
         self.result_text: str | None = None
@@ -206,8 +208,19 @@ class AcpClient:
         failed = update.status == "failed"
         self.turn.emit(EventKind.TOOL_RESULT, tool_result(update.tool_call_id, output, failed))
 
+    async def quiet(self) -> None:
+        """Wait until the replay stops (agents may send it after ``session/load`` answers)."""
+        with anyio.move_on_after(REPLAY_LIMIT):
+            while True:
+                self.replayed = anyio.Event()
+                with anyio.move_on_after(REPLAY_QUIET) as scope:
+                    await self.replayed.wait()
+                if scope.cancelled_caught:
+                    return
+
     async def session_update(self, session_id: str, update: Any, **kwargs: Any) -> None:
         if self.replaying:
+            self.replayed.set()
             return
         if isinstance(update, AgentMessageChunk):
             text = getattr(update.content, "text", None)
@@ -333,10 +346,20 @@ async def _pump_stderr(stream: asyncio.StreamReader, turn: Turn) -> None:
         turn.on_stderr(bytes(buffer).decode("utf-8", "replace"))
 
 
+def _meta_tokens(response: PromptResponse) -> dict[str, int] | None:
+    """Gemini CLI's tokens: ``_meta.quota.token_count`` (it sends no ``usage``)."""
+    quota = (response.field_meta or {}).get("quota")
+    counts = quota.get("token_count") if isinstance(quota, dict) else None
+    if not isinstance(counts, dict):
+        return None
+    return {k: int(counts.get(k) or 0) for k in ("input_tokens", "output_tokens")}
+
+
 def _usage(response: PromptResponse, update: UsageUpdate | None) -> dict[str, Any] | None:
     usage = response.usage
     cost = update.cost if update is not None else None
-    if usage is None and cost is None:
+    tokens = _meta_tokens(response) if usage is None else None
+    if usage is None and cost is None and tokens is None:
         return None
     data: dict[str, Any] = {
         "input_tokens": 0,
@@ -355,6 +378,8 @@ def _usage(response: PromptResponse, update: UsageUpdate | None) -> dict[str, An
             cache_creation_tokens=usage.cached_write_tokens or 0,
             reasoning_tokens=usage.thought_tokens or 0,
         )
+    elif tokens is not None:
+        data.update(tokens)
     if cost is not None and cost.currency.upper() == "USD":
         data.update(cost_usd=cost.amount, cost_known=True)
     if update is not None:
@@ -482,7 +507,7 @@ class AcpAgent:
             client.replaying = True
             try:
                 await conn.load_session(cwd=cwd, session_id=session_id, mcp_servers=[])
-                await anyio.lowlevel.checkpoint()  # let the replay's last notifications through
+                await client.quiet()
             finally:
                 client.replaying = False
             resumed = True

@@ -23,6 +23,10 @@ retry for minutes: the turn's timeout ends it.
 from __future__ import annotations
 
 import json
+import os
+import re
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -232,6 +236,36 @@ class GeminiAgent(CliAgent[_Stream]):
         return _Stream(turn)
 
 
+_SESSION_FILE = re.compile(r"^session-(\d{4}-\d\d-\d\dT\d\d-\d\d)-([0-9a-f]{8})\.jsonl$")
+
+
+def keep_session_file(gemini_home: Path, session_id: str, now: datetime | None = None) -> None:
+    """Move a session's recording out of the way of the one ``session/load`` starts.
+
+    Gemini CLI 0.61 names a recording ``session-<UTC minute>-<id[:8]>.jsonl``, and
+    ``session/load`` starts a fresh recording (same id) before it reads the old one:
+    within the same minute that is the same file, the history is overwritten and
+    the load fails ("No previous sessions found"). A recording from the last
+    minute is renamed ``session-<minute>-x<n>-<id[:8]>.jsonl``, which the CLI still
+    finds (it reads every ``session-*.jsonl``) and keeps writing to.
+    """
+    short = session_id[:8]
+    recent = (now or datetime.now(UTC)) - timedelta(minutes=1)
+    for path in gemini_home.glob(f".gemini/tmp/*/chats/session-*-{short}.jsonl"):
+        match = _SESSION_FILE.match(path.name)
+        if match is None:
+            continue
+        stamp = datetime.strptime(match[1], "%Y-%m-%dT%H-%M").replace(tzinfo=UTC)
+        if stamp >= recent.replace(second=0, microsecond=0):
+            if '"type":"gemini"' not in path.read_text(encoding="utf-8", errors="replace"):
+                path.unlink()  # a previous load's fresh recording: nothing to resume in it
+                continue
+            n = 1
+            while (kept := path.with_name(f"session-{match[1]}-x{n}-{short}.jsonl")).exists():
+                n += 1
+            path.rename(kept)
+
+
 class GeminiAcpAgent(AcpAgent):
     """Adapter for the Gemini CLI through ACP (``gemini --acp``)."""
 
@@ -247,7 +281,12 @@ class GeminiAcpAgent(AcpAgent):
         return self.headless.problem()
 
     def env(self, request: TurnRequest) -> dict[str, str]:
-        return self.headless.env(request)
+        env = self.headless.env(request)
+        if request.resume_session_id:
+            home = env.get("GEMINI_CLI_HOME") or env.get("HOME") or os.path.expanduser("~")
+            with suppress(OSError):  # the load then says what is wrong
+                keep_session_file(Path(home), request.resume_session_id)
+        return env
 
     def model(self, request: TurnRequest) -> str | None:
         return self.headless.model(request)
