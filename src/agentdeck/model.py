@@ -154,7 +154,8 @@ class Task:
     session_id: str | None = None
     result_text: str | None = None
     error: str | None = None
-    cost_usd: float = 0.0
+    cost_usd: float = 0.0  # meaningful only when cost_known
+    cost_known: bool = False  # its agent reports real costs (else tokens only)
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0

@@ -198,7 +198,7 @@ def compose(
         [
             f"status: {to} ({kind.replace('_', ' ')}, turn {status.turn})",
             line,
-            f"cost: ${task.cost_usd:.4f}",
+            f"cost: ${task.cost_usd:.4f}" if task.cost_known else "cost: n/a",
             f"duration: {human_duration(elapsed)}",
             f"project: {task.project_path}",
             f"link: {link(settings, task.id)}",

@@ -109,7 +109,8 @@ class FakeAgent:
     ``requests``: every `TurnRequest` received; ``answers``: every ``(allowed,
     message)`` that ``approve`` returned; ``cancelled``: how many turns were cancelled.
     ``usage`` is the data of each turn's ``usage`` event (None: no such event).
-    It declares approvals and resume unless given other ``capabilities``.
+    It declares approvals, resume, and cost when its ``usage`` has a ``cost_usd``, unless
+    given other ``capabilities``.
     """
 
     def __init__(
@@ -125,7 +126,10 @@ class FakeAgent:
         if steps is not None and script is not None:
             raise ValueError("give steps or a script, not both")
         self.name = name
-        self.capabilities = capabilities or Capabilities(approvals=True, resume=True)
+        reports_cost = usage is not None and usage.get("cost_usd") is not None
+        self.capabilities = capabilities or Capabilities(
+            approvals=True, resume=True, cost=reports_cost
+        )
         self.steps = None if steps is None else list(steps)
         self.script: Script = script or echo
         self.usage = usage

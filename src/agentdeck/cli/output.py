@@ -194,7 +194,7 @@ def ago(iso: str | None) -> str:
 
 
 def cost(value: Any) -> str:
-    return f"${float(value):.4f}" if isinstance(value, int | float) else "—"
+    return f"${float(value):.4f}" if isinstance(value, int | float) else "n/a"
 
 
 def local_time(iso: str | None, fmt: str = "%H:%M:%S") -> str:

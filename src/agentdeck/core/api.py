@@ -40,6 +40,7 @@ from agentdeck.core.approvals import Asker, Decisions
 from agentdeck.core.documents import (
     AgentList,
     AgentStatus,
+    CostLedger,
     EventItem,
     EventPage,
     PendingDecision,
@@ -620,6 +621,10 @@ class Core:
             success_rate=round(completed / decided, 4) if decided else None,
             total_cost_usd=round(stats["total_cost_usd"], 6),
         )
+
+    async def costs(self) -> CostLedger:
+        """The ledger: cost and tokens per project, agent and day."""
+        return CostLedger.of(await self._store.ledger())
 
     async def server_stats(self) -> ServerStats:
         """The running server: uptime, turns, database size."""

@@ -75,7 +75,7 @@ class TaskSummary(Document):
     agent: str
     created_at: str
     updated_at: str
-    cost_usd: float
+    cost_usd: float | None  # None: its agent reports no cost
     branch: str | None
     diff: str | None
     project_path: str
@@ -95,7 +95,7 @@ class TaskSummary(Document):
             needs_you=task.status is TaskStatus.INPUT_REQUIRED,
             created_at=task.created_at.isoformat(),
             updated_at=task.updated_at.isoformat(),
-            cost_usd=task.cost_usd,
+            cost_usd=task.cost_usd if task.cost_known else None,
             branch=git.branch if git else None,
             diff=f"+{git.diff_insertions} -{git.diff_deletions} in {git.diff_files} files"
             if git
@@ -150,7 +150,8 @@ class TaskFields(Document):
     session_id: str | None
     result_text: str | None
     error: str | None
-    cost_usd: float
+    cost_usd: float | None  # None: its agent reports no cost
+    cost_known: bool
     input_tokens: int
     output_tokens: int
     cache_read_tokens: int
@@ -197,6 +198,7 @@ class TaskFields(Document):
         out.pop("queue", None)
         seconds = duration_seconds(task)
         out.update(
+            cost_usd=task.cost_usd if task.cost_known else None,
             description=task.title,
             tool=task.agent,
             duration_seconds=round(seconds, 3),
@@ -519,3 +521,63 @@ class PromptList(Document):
 class PromptText(Document):
     name: str
     text: str
+
+
+class CostLine(Document):
+    """What some tasks cost; ``cost_usd`` None when none of them reports a cost."""
+
+    key: str
+    tasks: int
+    cost_usd: float | None
+    tasks_without_cost: int  # their agents report tokens only
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_creation_tokens: int
+
+
+class CostLedger(Document):
+    """Cost and tokens in all, per project, agent and day (the day a task was created,
+    UTC); each task's own are in its document and the task list."""
+
+    total: CostLine
+    by_project: list[CostLine]
+    by_agent: list[CostLine]
+    by_day: list[CostLine]
+
+    @classmethod
+    def of(cls, rows: Sequence[dict[str, Any]]) -> CostLedger:
+        """From the store's rows, one per (project, agent, day)."""
+
+        def line(key: str, group: Sequence[dict[str, Any]]) -> CostLine:
+            known = sum(int(r["cost_known_tasks"] or 0) for r in group)
+            tasks = sum(int(r["tasks"]) for r in group)
+            cost = sum(float(r["cost_usd"] or 0) for r in group)
+            return CostLine(
+                key=key,
+                tasks=tasks,
+                cost_usd=round(cost, 6) if known else None,
+                tasks_without_cost=tasks - known,
+                **{
+                    k: sum(int(r[k] or 0) for r in group)
+                    for k in (
+                        "input_tokens",
+                        "output_tokens",
+                        "cache_read_tokens",
+                        "cache_creation_tokens",
+                    )
+                },
+            )
+
+        def by(column: str) -> list[CostLine]:
+            groups: dict[str, list[dict[str, Any]]] = {}
+            for row in rows:
+                groups.setdefault(str(row[column]), []).append(row)
+            return [line(key, group) for key, group in sorted(groups.items())]
+
+        return cls(
+            total=line("all", rows),
+            by_project=by("project_path"),
+            by_agent=by("agent"),
+            by_day=by("day"),
+        )

@@ -28,6 +28,7 @@ COALESCE_SECONDS = 0.01
 # The task columns a running turn owns; the lifecycle owns the rest.
 SUMMARY_COLUMNS = (
     "session_id",
+    "cost_known",
     "result_text",
     "cost_usd",
     "input_tokens",
@@ -110,6 +111,7 @@ class _Summary:
             self.live[key] = (budget.price(model, data), budget.counted(data))
         elif event.kind == EventKind.USAGE:
             self.live.clear()  # the agent's own totals replace the provisional figures
+            task.cost_known = task.cost_known or bool(data.get("cost_known"))
             task.input_tokens += int(data.get("input_tokens", 0))
             task.output_tokens += int(data.get("output_tokens", 0))
             task.cache_read_tokens += int(data.get("cache_read_tokens", 0))
@@ -177,6 +179,7 @@ class TurnRunner:
         """Run ``request`` to its end; ``task`` is updated and saved as events arrive."""
         send, receive = anyio.create_memory_object_stream[NewEvent](math.inf)
         summary = _Summary(task, resumed=request.resume_session_id is not None)
+        task.cost_known = task.cost_known or agent.capabilities.cost
         # The agent's secrets, once per turn: their values never reach the store.
         secrets = tuple(secret_values({**os.environ, **request.env}))
 

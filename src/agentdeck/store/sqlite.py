@@ -225,6 +225,7 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE tasks ADD COLUMN max_cost_usd REAL;
     ALTER TABLE tasks ADD COLUMN max_tokens INTEGER;
     ALTER TABLE tasks ADD COLUMN budget_step TEXT;
+    ALTER TABLE tasks ADD COLUMN cost_known INTEGER NOT NULL DEFAULT 1;
     """,
 }
 
@@ -265,7 +266,7 @@ def _value(name: str, value: Any) -> Any:
         return None if value is None else json.loads(value)
     if name == "status":
         return TaskStatus(value)
-    if name == "auto_resume":
+    if name in ("auto_resume", "cost_known"):
         return bool(value)
     return value
 
@@ -496,6 +497,10 @@ class SqliteStore:
         """Counts by status and agent, mean duration of ended tasks, events and log lines."""
         return await self._read(_statistics)
 
+    async def ledger(self) -> list[dict[str, Any]]:
+        """Cost and tokens summed by project, agent and day (of the task's creation, UTC)."""
+        return await self._read(_ledger)
+
     async def count_with_session(self) -> int:
         """Tasks whose agent conversation exists (a session id was reported)."""
         return await self._read(_scalar, "SELECT COUNT(*) FROM tasks WHERE session_id IS NOT NULL")
@@ -701,6 +706,18 @@ def _statistics(db: sqlite3.Connection) -> dict[str, Any]:
         "total_log_events": int(totals[3]),
         "total_cost_usd": max(0.0, float(totals[4])),
     }
+
+
+def _ledger(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    rows = db.execute(
+        "SELECT project_path, agent, substr(created_at, 1, 10) AS day, COUNT(*) AS tasks,"
+        " SUM(cost_known) AS cost_known_tasks, SUM(CASE WHEN cost_known THEN cost_usd END)"
+        " AS cost_usd, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,"
+        " SUM(cache_read_tokens) AS cache_read_tokens,"
+        " SUM(cache_creation_tokens) AS cache_creation_tokens"
+        " FROM tasks GROUP BY 1, 2, 3 ORDER BY 3, 1, 2"
+    )
+    return [dict(r) for r in rows]
 
 
 def _events(

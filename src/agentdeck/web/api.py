@@ -29,6 +29,7 @@ from agentdeck.core import (
     ContinueResult,
     ContinueTask,
     Core,
+    CostLedger,
     CreateTask,
     DiffText,
     Document,
@@ -236,6 +237,10 @@ async def agents(core: Core, request: Request, caller: Caller, data: dict[str, A
     return await core.agent_list()
 
 
+async def costs(core: Core, request: Request, caller: Caller, data: dict[str, Any]) -> Any:
+    return await core.costs()
+
+
 async def projects(core: Core, request: Request, caller: Caller, data: dict[str, Any]) -> Any:
     return core.projects()
 
@@ -298,6 +303,8 @@ OPERATIONS: tuple[Operation, ...] = (
               answer=PendingList),
     Operation("GET", "/agents", "read", "The agents and whether each can run here", agents,
               answer=AgentList),
+    Operation("GET", "/costs", "read", "Cost and tokens per project, agent and day", costs,
+              answer=CostLedger),
     Operation("GET", "/projects", "read", "The allowed roots and the projects under them",
               projects, answer=ProjectList),
     Operation("GET", "/prompts", "read", "The prompt templates", prompts, answer=PromptList),

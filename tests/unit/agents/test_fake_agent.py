@@ -62,7 +62,8 @@ class Approvals:
 def test_it_is_an_agent() -> None:
     agent: Agent = FakeAgent()
     assert agent.name == "fake"
-    assert agent.capabilities == Capabilities(approvals=True, resume=True)
+    assert agent.capabilities == Capabilities(approvals=True, resume=True, cost=True)
+    assert not FakeAgent(usage=None).capabilities.cost  # no usage reported: no cost
 
 
 async def test_default_turn_echoes_the_instructions() -> None:
