@@ -326,6 +326,8 @@ class CliAgent(ABC, Generic[S]):
     capabilities: Capabilities = Capabilities()
     version_args: Sequence[str] = ("--version",)
     """The arguments that make the CLI print its version; empty: do not ask."""
+    protocol: str = "cli"
+    """How agentdeck talks to it (``doctor`` and ``check_status`` say so)."""
 
     @abstractmethod
     def cli(self) -> str | None:
@@ -417,5 +419,9 @@ class CliAgent(ABC, Generic[S]):
             self.probe_cli(),
             self.problem(),
             version_args=self.version_args,
-            capabilities={**self.capabilities.to_dict(), **self.extra_capabilities()},
+            capabilities={
+                **self.capabilities.to_dict(),
+                "protocol": self.protocol,
+                **self.extra_capabilities(),
+            },
         )

@@ -229,6 +229,7 @@ class CodexAgent(CliAgent[_Stream]):
     """Adapter for the Codex CLI (``codex exec``)."""
 
     name = "codex"
+    protocol = "exec --json"
     capabilities = Capabilities(resume=True)
 
     def __init__(self, settings: CodexSettings | None = None, home: Path | None = None) -> None:

@@ -174,6 +174,7 @@ class GeminiAgent(CliAgent[_Stream]):
     """Adapter for the Gemini CLI."""
 
     name = "gemini"
+    protocol = "stream-json"
     capabilities = Capabilities(resume=True)
 
     def __init__(self, settings: GeminiSettings | None = None, home: Path | None = None) -> None:

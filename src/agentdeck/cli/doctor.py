@@ -131,7 +131,9 @@ def _agent_check(name: str, info: AgentStatus, default: bool) -> Check:
     check = f"agent {name}"
     if info.available:
         where = f" ({info.path})" if info.path else ""
-        return Check(check, "ok", f"{name} {info.version or '(version unknown)'}{where}")
+        via = f" via {info.capabilities['protocol']}" if info.capabilities.get("protocol") else ""
+        version = info.version or "(version unknown)"
+        return Check(check, "ok", f"{name} {version}{via}{where}")
     where = (
         "[claude] cli_path in config.toml (or AGENTDECK_CLAUDE_CLI_PATH), or reinstall "
         "agentdeck (its claude-agent-sdk bundles Claude Code)"

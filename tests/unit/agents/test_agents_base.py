@@ -76,10 +76,10 @@ async def test_probe_reports_declared_capabilities_and_adapter_details(tmp_path:
     no = {"approvals": False, "steer": False, "cost": False}
     assert caps == {
         "claude": {"approvals": True, "resume": True, "steer": False, "cost": True},
-        "codex": {**no, "resume": True, "custom_provider": False},
-        "codex-own": {**no, "resume": True, "custom_provider": True},
-        "gemini": {**no, "resume": True, "custom_endpoint": False},
-        "command": {**no, "resume": False, "output": "jsonl"},
+        "codex": {**no, "resume": True, "protocol": "exec --json", "custom_provider": False},
+        "codex-own": {**no, "resume": True, "protocol": "exec --json", "custom_provider": True},
+        "gemini": {**no, "resume": True, "protocol": "stream-json", "custom_endpoint": False},
+        "command": {**no, "resume": False, "protocol": "cli", "output": "jsonl"},
     }
 
 

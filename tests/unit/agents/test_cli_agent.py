@@ -184,6 +184,7 @@ async def test_probe_merges_declared_capabilities_with_details() -> None:
         "resume": True,
         "steer": False,
         "cost": False,
+        "protocol": "cli",
         "flavour": "python",
     }
     missing = await PyAgent(binary=None).probe()
