@@ -111,6 +111,16 @@ def install_resources(server: MCPServer, core: Core) -> None:
         return _json(core.pending())
 
     @server.resource(
+        "agent://costs",
+        name="costs",
+        description="Cost and tokens in all and per project, agent and day; cost_usd is null "
+        "where the agents report none.",
+        mime_type="application/json",
+    )
+    async def agent_costs() -> str:
+        return _json(await core.costs())
+
+    @server.resource(
         "agent://audit",
         name="audit",
         description=f"The newest {AUDIT_LIMIT} mutating tool calls: who, what, task, "

@@ -51,3 +51,22 @@ async def test_tasks_are_paged_and_filtered(core_settings: Settings) -> None:
         assert [t["id"] for t in busy["tasks"]] == [hanging.id] and busy["count"] == 1
         with pytest.raises(MCPError, match="statuses"):
             await client.read_resource("agent://tasks?status=nope")
+
+
+async def test_the_cost_ledger_is_a_resource(core_settings: Settings) -> None:
+    async with mcp_client(core_settings, FakeAgent()) as (client, core):
+        task = await create(core, "t", "hi")
+        await task_in(core, task.id, TaskStatus.WAITING)
+        ledger = await json_of(client, "agent://costs")
+        assert ledger["total"]["tasks"] == 1 and ledger["total"]["cost_usd"] == 0.0
+        assert [line["key"] for line in ledger["by_agent"]] == ["fake"]
+
+
+async def test_steer_task_says_it_was_queued_behind_the_turn(core_settings: Settings) -> None:
+    async with mcp_client(core_settings, FakeAgent(script=lambda r: [Hang()])) as (client, core):
+        task = await create(core, "t", "work")
+        await task_in(core, task.id, TaskStatus.IN_PROGRESS)
+        result = await client.call_tool("steer_task", {"id": task.id, "instructions": "also"})
+        envelope = result.structured_content or {}
+        assert envelope["result"]["delivered"] == "queued", envelope
+        assert (await core.get(task.id)).queue == ["also"]

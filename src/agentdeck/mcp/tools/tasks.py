@@ -196,6 +196,28 @@ def register(tools: Tools) -> None:
         )
 
     @tools.tool(
+        "steer_task",
+        args=ContinueTask,
+        scope="write",
+        aliases=legacy.TASK_REF,
+        description=(
+            "A word for the agent while it works. No agent here takes a message mid-turn "
+            "yet, so the words run right after the current turn (at once if none runs); "
+            "the reply says which happened (delivered: now or queued)."
+        ),
+        annotations=changes("Steer task", open_world=True),
+    )
+    async def steer_task(args: ContinueTask, ctx: Context) -> Reply:
+        task, now = await core.steer(args)
+        delivered = "now" if now else "queued"
+        message = (
+            f"A turn of task {task.id} starts with your words now."
+            if now
+            else f"Queued for task {task.id}: they run right after the current turn."
+        )
+        return Reply(message, {"id": task.id, "status": str(task.status), "delivered": delivered})
+
+    @tools.tool(
         "cancel_task",
         args=TaskRefArgs,
         scope="write",
