@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from agentdeck.cli import costs as cli_costs
 from agentdeck.cli import doctor as cli_doctor
 from agentdeck.cli import login as cli_login
 from agentdeck.cli import open as cli_open
@@ -34,6 +35,7 @@ app.command("allow-always")(cli_tasks.respond("allow_always"))
 app.command("deny")(cli_tasks.respond("deny"))
 app.command()(cli_tasks.diff)
 app.command()(cli_tasks.merge)
+app.command()(cli_costs.costs)
 app.command()(cli_login.login)
 app.command()(cli_login.logout)
 app.command("open")(cli_open.open_)

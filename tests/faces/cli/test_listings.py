@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from click.testing import Result
 
+from agentdeck.agents.base import Capabilities
 from agentdeck.agents.testing import Ask, FakeAgent
 from agentdeck.config import Settings
 from support.core import create, task_in
@@ -115,3 +116,24 @@ async def test_audit_fits_80_columns_wide_and_json(
     entries = json.loads((await agentdeck("audit", "--json")).stdout)
     assert entries[0]["tool"] == "create_task" and entries[0]["task_id"] == task_id
     assert entries[0]["outcome"] == "ok"
+
+
+async def test_costs_per_project_agent_and_day_with_n_a(
+    cli_settings: Settings, agentdeck: Agentdeck
+) -> None:
+    priced = FakeAgent("priced", usage=EXPENSIVE)
+    silent = FakeAgent("silent", usage={"input_tokens": 7}, capabilities=Capabilities(cost=False))
+    async with serve(cli_settings, {"priced": priced, "silent": silent}) as srv:
+        core = srv.deck.core
+        for agent in ("priced", "silent"):
+            task = await create(core, "t", "go", agent=agent)
+            await task_in(core, task.id, "waiting")
+        by_agent = await agentdeck("costs", "--by", "agent", "--url", srv.url)
+        assert by_agent.exit_code == 0, by_agent.output
+        rows = {line.split()[0]: line for line in by_agent.stdout.splitlines() if line.strip()}
+        assert "$12.3456" in rows["priced"] and "n/a" in rows["silent"]
+        assert "$12.3456 (+1 n/a)" in rows["all"]
+        as_json = await agentdeck("costs", "--json", "--url", srv.url)
+        assert json.loads(as_json.stdout)["total"]["tasks"] == 2
+        refused = await agentdeck("costs", "--by", "week", "--url", srv.url)
+        assert refused.exit_code == 2 and "week" in refused.output
