@@ -48,8 +48,30 @@ $(CHROMIUM):
 	    "sudo): the browser tests will be skipped" >&2; \
 	fi
 
+# Debian's PostgreSQL for the store and worker tests (each test session starts a private
+# cluster in a temp dir), installed like chromium above; under CI=true its absence fails.
+.PHONY: postgresql
+postgresql:
+	@have() { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; }; \
+	if ! have; then \
+	  if [ "$$(id -u)" = 0 ]; then as=""; \
+	  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then as="sudo -n"; \
+	  else as=none; fi; \
+	  if [ "$$as" != none ] && command -v apt-get >/dev/null 2>&1; then \
+	    install="$$as env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql"; \
+	    echo "installing Debian's postgresql for the store and worker tests"; \
+	    $$install >/dev/null || { $$as apt-get update -q >/dev/null && $$install >/dev/null; } || true; \
+	  fi; \
+	fi; \
+	if ! have; then \
+	  if [ "$$CI" = true ]; then \
+	    echo "error: CI=true and PostgreSQL (initdb) is missing: apt-get install postgresql" >&2; exit 1; \
+	  fi; \
+	  echo "warning: no PostgreSQL (apt-get install postgresql): its tests will be skipped" >&2; \
+	fi
+
 # The import contract (faces use only the core), then every test.
-test: $(STAMP) $(NODE_STAMP) $(CHROMIUM)
+test: $(STAMP) $(NODE_STAMP) $(CHROMIUM) postgresql
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 

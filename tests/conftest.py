@@ -17,7 +17,7 @@ MODEL = "claude-sonnet-4-5"
 
 # The browser fixtures (`browser`, `page`: Debian's Chromium through Playwright) for every
 # test; they skip where Chromium is missing, and fail under CI=true.
-pytest_plugins = ["support.browser"]
+pytest_plugins = ["support.browser", "support.postgres"]
 
 
 @pytest.fixture

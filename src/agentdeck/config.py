@@ -308,6 +308,14 @@ class Settings(BaseModel):
     shutdown_grace_seconds: float = Field(
         default=10.0, gt=0, le=600, description="How long a stop waits for turns to end."
     )
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql://… : keep the state in PostgreSQL (several machines, "
+        "docs/scale-out.md) instead of SQLite in the home directory.",
+    )
+    heartbeat_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A worker silent this long is dead (its turns interrupted)."
+    )
     claude: ClaudeSettings = Field(default_factory=ClaudeSettings)
     agents: AgentsSettings = Field(default_factory=AgentsSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
@@ -345,6 +353,8 @@ def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
         "AGENTDECK_APPROVAL_TIMEOUT_SECONDS": "approval_timeout_seconds",
         "AGENTDECK_AUTO_RESUME": "auto_resume",
         "AGENTDECK_SHUTDOWN_GRACE_SECONDS": "shutdown_grace_seconds",
+        "AGENTDECK_DATABASE_URL": "database_url",
+        "AGENTDECK_HEARTBEAT_TIMEOUT_SECONDS": "heartbeat_timeout_seconds",
     }
     for var, key in simple.items():
         if env.get(var):
