@@ -151,7 +151,7 @@ def auth_configured(settings: Settings) -> bool:
     """Whether HTTP clients need credentials: a token exists or a JWT issuer is set."""
     if settings.auth.jwt.enabled:
         return True
-    store = open_store(settings.db_path)
+    store = open_store(settings.db_path, settings.database_url)
     try:
         return anyio.run(store.has_tokens)
     finally:

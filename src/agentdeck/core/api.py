@@ -146,7 +146,7 @@ class Core:
         agents: dict[str, Agent] | None = None,
     ) -> None:
         self.settings = settings
-        self._store = store or open_store(settings.db_path)
+        self._store = store or open_store(settings.db_path, settings.database_url)
         self._bus = Bus()
         self._agents = build_agents(settings) if agents is None else agents
         self._life = Lifecycle(self._store, self._bus)
