@@ -197,6 +197,33 @@ _MIGRATIONS: dict[int, str] = {
         OR UPDATE OF status, agent, created_at, ended_at, last_seq, log_events, cost_usd
     ON tasks FOR EACH ROW EXECUTE FUNCTION agentdeck_task_totals();
     """,
+    # Workers (agentdeck.workers): who can run turns, and which turn went where.
+    2: """
+    CREATE TABLE workers (
+        name TEXT PRIMARY KEY,
+        labels JSON NOT NULL DEFAULT '{}',
+        agents JSON NOT NULL DEFAULT '[]',
+        roots JSON NOT NULL DEFAULT '[]',
+        max_running BIGINT NOT NULL,
+        running BIGINT NOT NULL DEFAULT 0,
+        state TEXT NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL,
+        heartbeat_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE dispatches (
+        task_id TEXT PRIMARY KEY REFERENCES tasks(id) ON DELETE CASCADE,
+        worker TEXT NOT NULL,
+        attempt BIGINT NOT NULL,
+        state TEXT NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    CREATE INDEX dispatches_worker ON dispatches(worker, state);
+    """,
+    # Usage limits (SQLite's version 8 grew these too).
+    3: """
+    ALTER TABLE tasks ADD COLUMN on_usage_limit TEXT NOT NULL DEFAULT 'park';
+    ALTER TABLE tasks ADD COLUMN resume_at TIMESTAMPTZ;
+    """,
 }
 
 SCHEMA_VERSION = max(_MIGRATIONS)
@@ -204,7 +231,7 @@ _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 _TASK_FIELDS = [f.name for f in fields(Task) if f.name != "git"]
 _GIT_COLUMNS = ("isolation", *GitBranch.FIELDS)
-_DATETIME_FIELDS = {"created_at", "updated_at", "started_at", "ended_at", "merged_at"}
+_DATETIME_FIELDS = {"created_at", "updated_at", "started_at", "ended_at", "merged_at", "resume_at"}
 _JSON_FIELDS = {
     "queue",
     "copied_files",
