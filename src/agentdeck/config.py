@@ -316,6 +316,11 @@ class Settings(BaseModel):
     heartbeat_timeout_seconds: float = Field(
         default=30.0, gt=0, description="A worker silent this long is dead (its turns interrupted)."
     )
+    dispatch: Literal["here", "workers"] = Field(
+        default="here",
+        description='"workers": turns run on `agentdeck worker`s (needs database_url), '
+        "not in this server (docs/scale-out.md).",
+    )
     claude: ClaudeSettings = Field(default_factory=ClaudeSettings)
     agents: AgentsSettings = Field(default_factory=AgentsSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
@@ -355,6 +360,7 @@ def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
         "AGENTDECK_SHUTDOWN_GRACE_SECONDS": "shutdown_grace_seconds",
         "AGENTDECK_DATABASE_URL": "database_url",
         "AGENTDECK_HEARTBEAT_TIMEOUT_SECONDS": "heartbeat_timeout_seconds",
+        "AGENTDECK_DISPATCH": "dispatch",
     }
     for var, key in simple.items():
         if env.get(var):

@@ -154,6 +154,10 @@ class Core:
         self._scheduler = Scheduler(
             settings, self._store, Turn(settings, self._life, self._decisions, self._agents)
         )
+        if settings.dispatch == "workers":  # turns run on workers (agentdeck.workers)
+            from agentdeck.workers.front import RemoteScheduler
+
+            self._scheduler = RemoteScheduler(settings, self._store, self._life, self._bus)  # type: ignore[assignment,arg-type]
         self.access = Access(settings, self._store)  # tokens / JWT / loopback (docs/security.md)
         self.prompts = PromptLibrary(settings)
         self._agent_infos: dict[str, AgentInfo] | None = None
@@ -171,7 +175,12 @@ class Core:
     async def run(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
         """Recover, then schedule turns until cancelled (use with ``TaskGroup.start``);
         tasks cut by the last crash or stop resume one at a time."""
-        found = await recovery.recover(self._life, self.settings)
+        # With workers, turns in progress run elsewhere: the reaper, not a restart, cuts them.
+        found = (
+            recovery.Recovery()
+            if self.settings.dispatch == "workers"
+            else await recovery.recover(self._life, self.settings)
+        )
         self.recovery = found
         self.recovered.set()
         async with anyio.create_task_group() as tg:
@@ -200,6 +209,11 @@ class Core:
 
     def close(self) -> None:
         self._store.close()
+
+    async def workers(self) -> list[dict[str, Any]]:
+        """The registered workers (dispatch = "workers"): state, labels, load, heartbeat."""
+        lister = getattr(self._scheduler, "workers", None)
+        return [w.to_dict() for w in await lister()] if lister is not None else []
 
     # -- commands -------------------------------------------------------------------
 
