@@ -1,0 +1,192 @@
+"""Scale-out on one machine: a front (an in-process core, ``dispatch = "workers"``) and
+`agentdeck worker` subprocesses on a private PostgreSQL cluster.
+
+A task runs on a worker and its events reach the front's watchers; a task no worker
+serves waits with its reason; cancel at the front stops the remote agent in ≤ 2 s with
+no process left; a worker killed with SIGKILL mid-turn has its task ``interrupted``
+within the heartbeat timeout + 5 s, naming it, and the task resumes when it is back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+import anyio
+import psutil
+import pytest
+
+from agentdeck.config import Settings, load_settings
+from agentdeck.core import ContinueTask, Core
+from agentdeck.model import TaskStatus
+from support.core import create, events_of, task_in
+from support.waiting import wait_until
+
+pytestmark = pytest.mark.anyio
+
+HEARTBEAT_TIMEOUT = 2.0
+# A command agent: prints, then sleeps as many seconds as its instructions say.
+AGENT = ["sh", "-c", 'echo "started $0"; sleep "$0"; echo "slept $0"', "{instructions}"]
+
+
+def _home(tmp_path: Path, name: str) -> Path:
+    home = tmp_path / name
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(
+        f'default_agent = "sleepy"\napproval_policy = "bypass"\n\n'
+        f"[agents.sleepy]\ncommand = {json.dumps(AGENT)}\nversion_command = []\n",
+        encoding="utf-8",
+    )
+    return home
+
+
+@pytest.fixture
+def front_settings(
+    tmp_path: Path, project: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    for var in ("AGENTDECK_HOME", "AGENTDECK_ROOTS", "AGENTDECK_DEFAULT_AGENT"):
+        monkeypatch.delenv(var, raising=False)
+    env = {
+        "HOME": str(tmp_path / "home"),
+        "AGENTDECK_HOME": str(_home(tmp_path, "front")),
+        "AGENTDECK_ROOTS": str(project),
+        "AGENTDECK_DATABASE_URL": postgres_url,
+        "AGENTDECK_DISPATCH": "workers",
+        "AGENTDECK_HEARTBEAT_TIMEOUT_SECONDS": str(HEARTBEAT_TIMEOUT),
+    }
+    return load_settings(env=env)
+
+
+@asynccontextmanager
+async def front(settings: Settings) -> AsyncIterator[Core]:
+    core = Core(settings)
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(core.run)
+            try:
+                yield core
+            finally:
+                tg.cancel_scope.cancel()
+    finally:
+        core.close()
+
+
+@contextmanager
+def worker(
+    tmp_path: Path, url: str, name: str, roots: Path, *, max_running: int = 2
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`agentdeck worker` as a process of its own (its own home and config)."""
+    env = {
+        **os.environ,
+        "AGENTDECK_HOME": str(_home(tmp_path, f"worker-{name}")),
+        "AGENTDECK_HEARTBEAT_TIMEOUT_SECONDS": str(HEARTBEAT_TIMEOUT),
+    }
+    env.pop("AGENTDECK_ROOTS", None)
+    argv = [sys.executable, "-m", "agentdeck", "worker", "--database-url", url, "--name", name,
+            "--max-running", str(max_running), "--roots", str(roots)]  # fmt: skip
+    log = (tmp_path / f"worker-{name}.log").open("wb")
+    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+
+
+async def _live(core: Core, *names: str) -> None:
+    async def ready() -> bool:
+        live = {w["name"] for w in await core.workers() if w["state"] == "alive"}
+        return set(names) <= live
+
+    with anyio.fail_after(30):
+        while not await ready():
+            await anyio.sleep(0.05)
+
+
+def _marked(task_id: str) -> list[psutil.Process]:
+    out = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("AGENTDECK_TASK_ID") == task_id:
+                out.append(proc)
+        except (psutil.Error, OSError):
+            continue
+    return out
+
+
+async def test_a_turn_runs_on_a_worker_and_its_events_reach_the_front(
+    tmp_path: Path, project: Path, front_settings: Settings, postgres_url: str
+) -> None:
+    async with front(front_settings) as core:
+        task = await create(core, "nobody serves", "0")
+        await wait_until_reason(core, task.id, "no live worker")
+        with worker(tmp_path, postgres_url, "w1", project):
+            await _live(core, "w1")
+            done = await task_in(core, task.id, TaskStatus.WAITING, timeout=30)
+            assert done.result_text and "slept 0" in done.result_text
+            kinds = [e.kind for e in await events_of(core, task.id)]
+            assert "turn_started" in kinds and kinds[-1] == "status"
+            [listed] = await core.workers()
+            assert listed["name"] == "w1" and "sleepy" in listed["agents"]
+            assert listed["roots"] == [str(project)]
+
+
+async def wait_until_reason(core: Core, task_id: str, text: str) -> None:
+    with anyio.fail_after(15):
+        while text not in ((await core.get(task_id)).status_reason or ""):
+            await anyio.sleep(0.05)
+
+
+async def test_cancel_at_the_front_stops_the_remote_agent_within_two_seconds(
+    tmp_path: Path, project: Path, front_settings: Settings, postgres_url: str
+) -> None:
+    async with front(front_settings) as core:
+        with worker(tmp_path, postgres_url, "w1", project):
+            await _live(core, "w1")
+            task = await create(core, "long", "60")
+            await task_in(core, task.id, TaskStatus.IN_PROGRESS, timeout=30)
+            await wait_until(lambda: _marked(task.id), timeout=15)
+            started = time.monotonic()
+            await core.cancel(task.id)
+            await wait_until(lambda: not _marked(task.id), timeout=2)
+            assert time.monotonic() - started <= 2
+            assert (await core.get(task.id)).status is TaskStatus.CANCELLED
+
+
+async def test_a_killed_worker_interrupts_its_turn_which_resumes_when_it_is_back(
+    tmp_path: Path, project: Path, front_settings: Settings, postgres_url: str
+) -> None:
+    async with front(front_settings) as core:
+        with worker(tmp_path, postgres_url, "w1", project) as proc:
+            await _live(core, "w1")
+            task = await create(core, "cut", "60")
+            await task_in(core, task.id, TaskStatus.IN_PROGRESS, timeout=30)
+            await wait_until(lambda: _marked(task.id), timeout=15)
+            killed = time.monotonic()
+            proc.kill()  # SIGKILL: no goodbye, no more heartbeats
+            proc.wait()
+            for orphan in _marked(task.id):  # the agent it leaves (its host would die too)
+                orphan.kill()
+            cut = await task_in(
+                core, task.id, TaskStatus.INTERRUPTED, timeout=HEARTBEAT_TIMEOUT + 5
+            )
+            assert time.monotonic() - killed <= HEARTBEAT_TIMEOUT + 5
+            assert cut.status_reason and "worker w1" in cut.status_reason
+        with worker(tmp_path, postgres_url, "w1", project):
+            await _live(core, "w1")
+            await core.continue_(ContinueTask(id=task.id, instructions="0"))
+            back = await task_in(core, task.id, TaskStatus.WAITING, timeout=30)
+            assert back.result_text and "slept 0" in back.result_text
