@@ -305,6 +305,12 @@ class Settings(BaseModel):
         default=3, ge=1, le=100, description="A task cut this many times in a row is left alone."
     )
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    usage_limit_wait_seconds: float = Field(
+        default=900.0, gt=0, description="How long a usage limit lasts when nothing says."
+    )
+    usage_limit_jitter_seconds: float = Field(
+        default=60.0, ge=0, description="Spread of resume times, so tasks never stampede."
+    )
     shutdown_grace_seconds: float = Field(
         default=10.0, gt=0, le=600, description="How long a stop waits for turns to end."
     )

@@ -18,6 +18,7 @@ class TaskStatus(StrEnum):
     WAITING = "waiting"  # turn done, conversation kept, ready for update_task
     INPUT_REQUIRED = "input_required"  # a turn waits on the user's decision
     INTERRUPTED = "interrupted"  # the server died mid-turn; update_task resumes it
+    PARKED = "parked"  # at its agent's usage limit: resumes by itself at resume_at
     COMPLETED = "completed"  # ended by the user
     FAILED = "failed"  # the agent or its model failed
     CANCELLED = "cancelled"  # stopped by the user
@@ -38,11 +39,20 @@ _S = TaskStatus
 TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     _S.PENDING: frozenset({_S.IN_PROGRESS, _S.FAILED, _S.CANCELLED}),
     _S.IN_PROGRESS: frozenset(
-        {_S.WAITING, _S.PENDING, _S.INPUT_REQUIRED, _S.INTERRUPTED, _S.FAILED, _S.CANCELLED}
+        {
+            _S.WAITING,
+            _S.PENDING,
+            _S.INPUT_REQUIRED,
+            _S.INTERRUPTED,
+            _S.PARKED,
+            _S.FAILED,
+            _S.CANCELLED,
+        }
     ),
     _S.INPUT_REQUIRED: frozenset({_S.IN_PROGRESS, _S.INTERRUPTED, _S.FAILED, _S.CANCELLED}),
     _S.WAITING: frozenset({_S.PENDING, _S.COMPLETED, _S.CANCELLED}),
     _S.INTERRUPTED: frozenset({_S.PENDING, _S.COMPLETED, _S.CANCELLED}),
+    _S.PARKED: frozenset({_S.PENDING, _S.COMPLETED, _S.CANCELLED}),
     _S.COMPLETED: frozenset(),
     _S.FAILED: frozenset(),
     _S.CANCELLED: frozenset(),
@@ -190,6 +200,9 @@ class Task:
     max_cost_usd: float | None = None
     max_tokens: int | None = None
     budget_step: dict[str, Any] | None = None  # the first limits: what "allow" adds
+    # usage limits (see core/usage_limits.py)
+    on_usage_limit: str = "park"  # or "fail"
+    resume_at: datetime | None = None  # while parked
 
     @property
     def isolation(self) -> str:
@@ -203,7 +216,7 @@ class Task:
             value = getattr(self, name)
             out[name] = list(value) if type(value) is list else value
         out["status"] = str(self.status)
-        for key in ("created_at", "updated_at", "started_at", "ended_at"):
+        for key in ("created_at", "updated_at", "started_at", "ended_at", "resume_at"):
             value = getattr(self, key)
             out[key] = value.isoformat() if value else None
         out.update(GitBranch.flat(self.git))

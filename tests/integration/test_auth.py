@@ -44,8 +44,10 @@ TOOL_SCOPES = {
     "update_stats": "read",
     "create_task": "write",
     "update_task": "write",
+    "steer_task": "write",
     "cancel_task": "write",
     "end_task": "write",
+    "review_task": "write",
     "merge_task": "write",
     "discard_task": "write",
     "respond_task": "write",
@@ -55,6 +57,7 @@ TOOL_SCOPES = {
 TOOL_ARGS: dict[str, dict[str, Any]] = {
     "create_task": {"title": "t"},  # instructions missing: validation_error
     "update_task": {"task_id": "nope", "instructions": "x"},
+    "steer_task": {"task_id": "nope", "instructions": "x"},
     "respond_task": {"task_id": "nope", "decision": "deny"},
     "clean_state": {"dry_run": True},
 }

@@ -351,7 +351,8 @@ async def test_restart_marks_interrupted_and_resumes_the_session(
     finally:
         store.close()
 
-    async with running(fake_cli_settings) as deck:
+    # Auto-resume off: this is the manual path (test_restart_real.py runs the automatic).
+    async with running(fake_cli_settings.model_copy(update={"auto_resume": False})) as deck:
         recovered = await deck.core.get(task.id)
         assert recovered.status == TaskStatus.INTERRUPTED
         after = await events_of(deck.core, task.id)
@@ -359,7 +360,11 @@ async def test_restart_marks_interrupted_and_resumes_the_session(
         appended = [
             (e.kind, e.data.get("interrupted"), e.data.get("to")) for e in after[len(before) :]
         ]
-        assert appended == [("turn_finished", True, None), ("status", None, "interrupted")]
+        assert appended == [
+            ("turn_finished", True, None),
+            ("status", None, "interrupted"),
+            ("log", None, None),  # auto-resume is off for this task: update_task resumes it
+        ]
 
         _, queued = await continue_(deck.core, task.id, "SAY resumed")
         assert not queued

@@ -31,7 +31,9 @@ from support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
 
-HEARTBEAT_TIMEOUT = 2.0
+# Short enough to keep the test quick, long enough that a worker busy starting a turn on
+# a loaded 2-core machine is not taken for dead (2 s was not: CI reaped a live one).
+HEARTBEAT_TIMEOUT = 5.0
 # A command agent: prints, then sleeps as many seconds as its instructions say.
 AGENT = ["sh", "-c", 'echo "started $0"; sleep "$0"; echo "slept $0"', "{instructions}"]
 

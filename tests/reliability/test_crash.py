@@ -1,7 +1,9 @@
 """kill -9 of a real ``agentdeck serve`` at random moments while tasks stream, then a
 restart on the same state: the database is intact, every event a client read is still
 there (same seq, same data, no gaps), every task is finished or ``interrupted`` and
-resumable, and no agent from before runs unsupervised.
+resumable, and no agent from before runs unsupervised. Auto-resume is off here, so
+what the crash left is what is inspected (tests/integration/test_restart_real.py runs
+the resume by itself).
 
 CI runs 2 rounds; ``AGENTDECK_SOAK=1`` (``make soak``) runs 5. The agent is the scripted
 fake of the claude binary (tests/fakes/fake_claude_cli.py), emitting as fast as it can.
@@ -57,6 +59,7 @@ def server(home: Path, project: Path, log: Path) -> Iterator[tuple[str, subproce
         "AGENTDECK_ROOTS": str(project),
         "AGENTDECK_CLAUDE_CLI_PATH": str(FAKE_CLI),
         "AGENTDECK_APPROVAL_POLICY": "bypass",
+        "AGENTDECK_AUTO_RESUME": "false",  # cut turns stay put for inspection
     }
     with log.open("ab") as out:
         proc = subprocess.Popen(

@@ -37,6 +37,7 @@ STATUS_STYLES = {
     "waiting": "green",
     "input_required": "magenta",
     "interrupted": "yellow",
+    "parked": "yellow",
     "completed": "green",
     "failed": "red",
     "cancelled": "red",
@@ -191,6 +192,19 @@ def ago(iso: str | None) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit} ago"
     return f"{seconds}s ago"
+
+
+def countdown(iso: str | None) -> str:
+    """``in 14m`` until an ISO timestamp (``now`` once it has passed)."""
+    if not iso:
+        return "—"
+    seconds = int((datetime.fromisoformat(iso) - datetime.now(UTC)).total_seconds())
+    if seconds <= 0:
+        return "now"
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"in {seconds // size}{unit}"
+    return f"in {seconds}s"
 
 
 def cost(value: Any) -> str:

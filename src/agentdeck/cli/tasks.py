@@ -22,6 +22,7 @@ from agentdeck.cli.output import (
     absolute_project,
     ago,
     cost,
+    countdown,
     default_title,
     exit_code,
     follow_turn,
@@ -299,6 +300,10 @@ def _task_rows(task: dict[str, Any], pending: list[dict[str, Any]]) -> list[tupl
         ("task", f"{task_id}  {task.get('title', '')}"),
         ("status", status),
     ]
+    if task.get("status_reason"):
+        rows.append(("why", str(task["status_reason"])))
+    if task.get("resume_at"):
+        rows.append(("resumes", f"{countdown(task['resume_at'])} · {when(task['resume_at'])}"))
     for i, request in enumerate(pending):
         decision = Text(f"{request.get('summary') or request.get('tool')}", style="bold magenta")
         decision.append(f"  (asked {ago(request.get('created_at'))})", style="dim")

@@ -35,7 +35,15 @@ from agentdeck.auth import revoke_token as revoke_stored_token
 from agentdeck.auth.access import AuditEntry
 from agentdeck.bus import Bus, Change, Listener
 from agentdeck.config import BudgetSettings, Settings
-from agentdeck.core import cleanup, dependencies, isolation, policy, recovery, workspace
+from agentdeck.core import (
+    cleanup,
+    dependencies,
+    isolation,
+    policy,
+    recovery,
+    usage_limits,
+    workspace,
+)
 from agentdeck.core.approvals import Asker, Decisions
 from agentdeck.core.documents import (
     AgentList,
@@ -185,6 +193,7 @@ class Core:
         self.recovered.set()
         async with anyio.create_task_group() as tg:
             await tg.start(self._scheduler.run)
+            tg.start_soon(usage_limits.resume_parked, self._life, self._bus, self._scheduler.wake)
             tg.start_soon(
                 recovery.resume_one_at_a_time,
                 self._life,
@@ -275,6 +284,7 @@ class Core:
             owner=by,
             accept_command=request.accept_command or (accept.command if accept else []),
             depends_on=depends_on,
+            on_usage_limit=request.on_usage_limit,
             max_cost_usd=cost,
             max_tokens=tokens,
             budget_step={"cost_usd": cost, "tokens": tokens} if cost or tokens else None,
@@ -337,7 +347,7 @@ class Core:
         """Finish a task: ``completed``, or ``cancelled`` if a turn was still running."""
         task_id = await self._resolve(ref)
         async with self._life.editing(task_id) as task:
-            if task.status in (TaskStatus.WAITING, TaskStatus.INTERRUPTED):
+            if task.status in (TaskStatus.WAITING, TaskStatus.INTERRUPTED, TaskStatus.PARKED):
                 return await self._life.transition(task, TaskStatus.COMPLETED, "ended by the user")
             if task.status.terminal:
                 raise InvalidTransition(

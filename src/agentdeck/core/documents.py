@@ -177,6 +177,8 @@ class TaskFields(Document):
     max_cost_usd: float | None
     max_tokens: int | None
     budget_step: dict[str, Any] | None
+    on_usage_limit: str
+    resume_at: str | None
     isolation: str
     repo_path: str | None
     subdir: str

@@ -37,6 +37,7 @@ COLUMNS = (
     "blocked_by",
     "max_cost_usd",
     "max_tokens",
+    "resume_at",
 )
 
 

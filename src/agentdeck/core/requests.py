@@ -152,6 +152,13 @@ class CreateTask(Request):
             "counted), handled like max_cost_usd.",
         ),
     ] = None
+    on_usage_limit: Annotated[
+        Literal["park", "fail"],
+        Field(
+            description="park (default): at the agent's usage or rate limit the task waits "
+            "(parked) and resumes by itself when the limit resets; fail: it fails."
+        ),
+    ] = "park"
     depends_on: Annotated[
         list[TaskRef] | None,
         Field(

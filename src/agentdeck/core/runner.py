@@ -81,6 +81,7 @@ class TurnOutcome:
     cancelled: bool = False
     timed_out: bool = False
     budget: dict[str, Any] | None = None  # the turn was stopped at the task's budget
+    finished: dict[str, Any] = field(default_factory=dict)  # its turn_finished data
 
 
 class _Summary:
@@ -207,7 +208,8 @@ class TurnRunner:
                     try:
                         await agent.run(request, emit)
                     except Exception as exc:  # an adapter bug must not take the engine down
-                        error = f"agentdeck: the {agent.name} adapter failed: {exc!r}"
+                        kind = type(exc).__name__
+                        error = f"agentdeck: the {agent.name} adapter failed: {kind}: {exc}"
                 if finished_sent:
                     return
                 timed_out = deadline.cancelled_caught
@@ -252,6 +254,7 @@ class TurnRunner:
             cancelled=bool(finished.get("cancelled")),
             timed_out=bool(finished.get("timed_out")),
             budget=stopped_at,
+            finished=finished,
         )
 
     async def _persist(

@@ -9,7 +9,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from agentdeck.config import Settings
-from agentdeck.core import dependencies, isolation
+from agentdeck.core import dependencies, isolation, usage_limits
 from agentdeck.core.runner import TurnControl
 from agentdeck.core.turn import Turn
 from agentdeck.errors import AgentdeckError
@@ -67,6 +67,7 @@ class Scheduler:
         if free <= 0 or self._tg is None or self._stopping:
             return
         pending = await self.store.list_tasks(statuses=[TaskStatus.PENDING], oldest_first=True)
+        held = await usage_limits.held_agents(self.turn.lifecycle) if pending else {}
         per_repo: dict[str, int] = {}
         for repo in self._running_repo.values():
             per_repo[repo] = per_repo.get(repo, 0) + 1
@@ -75,6 +76,8 @@ class Scheduler:
                 break
             if task.id in self.running:
                 continue
+            if task.agent in held and task.resume_at is None:
+                continue  # its agent's account is at its usage limit (resumes go first)
             if task.depends_on and not await dependencies.settle(self.turn.lifecycle, task):
                 continue
             if task.git is not None:

@@ -18,7 +18,7 @@ import anyio
 from agentdeck import cgroup
 from agentdeck.agents.base import Agent, TurnRequest
 from agentdeck.config import Settings
-from agentdeck.core import budget, gates, isolation
+from agentdeck.core import budget, gates, isolation, usage_limits
 from agentdeck.core.approvals import Decisions
 from agentdeck.core.lifecycle import Lifecycle
 from agentdeck.core.runner import TurnControl, TurnOutcome, TurnRunner
@@ -79,6 +79,7 @@ class Turn:
             instructions = task.queue.pop(0)
             task.turns += 1
             task.error = None
+            task.resume_at = None  # a parked task's resume, under way
             await self.lifecycle.transition(
                 task, TaskStatus.IN_PROGRESS, f"turn {task.turns} started"
             )
@@ -237,6 +238,11 @@ class Turn:
             elif outcome.budget is not None:
                 why = f"paused at its budget: it {outcome.budget['text']}; more was not allowed"
                 await self.lifecycle.transition(task, TaskStatus.WAITING, why, events)
+            elif not outcome.success and (limit := self._usage_limit(task, outcome)):
+                reason, note = usage_limits.park(
+                    task, limit, self.settings.usage_limit_jitter_seconds, instructions
+                )
+                await self.lifecycle.transition(task, TaskStatus.PARKED, reason, [*events, note])
             elif not outcome.success:
                 task.error = outcome.error or "failed"
                 await self.lifecycle.transition(task, TaskStatus.FAILED, task.error, events)
@@ -246,6 +252,11 @@ class Turn:
                 )
             else:
                 await self.lifecycle.transition(task, TaskStatus.WAITING, _done(task), events)
+
+    def _usage_limit(self, task: Task, outcome: TurnOutcome) -> usage_limits.Limit | None:
+        if task.on_usage_limit != "park" or outcome.cancelled or outcome.timed_out:
+            return None
+        return usage_limits.detect(outcome.finished, self.settings.usage_limit_wait_seconds)
 
     async def _stopped(self, task: Task, control: TurnControl, events: list[NewEvent]) -> None:
         """A turn stopped by the user (``cancelled``) or by a server stop (``interrupted``)."""

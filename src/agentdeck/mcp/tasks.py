@@ -236,6 +236,8 @@ class TaskView:
     def progress(self) -> str:
         task, scan = self.task, self.scan
         where = f"agentdeck task {task.id} (task://{task.id})"
+        if task.status == TaskStatus.PARKED:
+            return f"{task.status_reason or 'parked at a usage limit'} — {where}"
         if scan.turn is None:
             return f"queued: {where} starts as soon as a slot is free"
         tool = f", last tool: {scan.last_tool}" if scan.last_tool else ""

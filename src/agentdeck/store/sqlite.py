@@ -226,6 +226,8 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE tasks ADD COLUMN max_tokens INTEGER;
     ALTER TABLE tasks ADD COLUMN budget_step TEXT;
     ALTER TABLE tasks ADD COLUMN cost_known INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE tasks ADD COLUMN on_usage_limit TEXT NOT NULL DEFAULT 'park';
+    ALTER TABLE tasks ADD COLUMN resume_at TEXT;
     """,
 }
 
@@ -234,7 +236,14 @@ _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 _TASK_FIELDS = [f.name for f in fields(Task) if f.name != "git"]
 _GIT_COLUMNS = ("isolation", *GitBranch.FIELDS)
-_DATETIME_FIELDS = {"created_at", "updated_at", "started_at", "ended_at", "merged_at"}
+_DATETIME_FIELDS = {
+    "created_at",
+    "updated_at",
+    "started_at",
+    "ended_at",
+    "merged_at",
+    "resume_at",
+}
 _JSON_FIELDS = {
     "queue",
     "copied_files",

@@ -264,7 +264,7 @@ def _drop_recovery_columns(db: sqlite3.Connection) -> None:
     for column in (
         "status_reason", "auto_resume", "interrupted_by", "crash_cuts", "owner",
         "accept_command", "accept_retries", "gate", "depends_on", "start_after", "blocked_by",
-        "max_cost_usd", "max_tokens", "budget_step", "cost_known",
+        "max_cost_usd", "max_tokens", "budget_step", "cost_known", "on_usage_limit", "resume_at",
     ):  # fmt: skip
         db.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
 

@@ -44,6 +44,16 @@ export function age(iso, now = Date.now()) {
   return `${Math.round(hours / 24)} days ago`;
 }
 
+/** "in 14 min" until an ISO timestamp ("now" once it has passed). */
+export function countdown(iso, now = Date.now()) {
+  const seconds = Math.round((Date.parse(iso) - now) / 1000);
+  if (Number.isNaN(seconds)) return "";
+  if (seconds <= 0) return "now";
+  if (seconds < 60) return `in ${seconds} s`;
+  const minutes = Math.round(seconds / 60);
+  return minutes < 120 ? `in ${minutes} min` : `in ${Math.round(minutes / 60)} h`;
+}
+
 /** "$0.0123", or "n/a" when the agent reports no cost. */
 export function money(value) {
   return typeof value === "number" && Number.isFinite(value) ? `$${value.toFixed(4)}` : "n/a";

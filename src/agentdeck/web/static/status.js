@@ -6,6 +6,7 @@ const LABELS = {
   input_required: "asks for your decision",
   waiting: "waiting for you to continue",
   interrupted: "interrupted",
+  parked: "parked at a usage limit",
   completed: "completed",
   failed: "failed",
   cancelled: "cancelled",
@@ -21,6 +22,6 @@ export function label(status) {
 /** "needs-you", "working" or "done". */
 export function group(task) {
   if (task.status === "input_required" || task.needs_you === true) return "needs-you";
-  if (task.status === "pending" || task.status === "in_progress") return "working";
+  if (["pending", "in_progress", "parked"].includes(task.status)) return "working";
   return "done";
 }

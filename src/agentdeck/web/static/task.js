@@ -1,7 +1,7 @@
 // The task page: conversation (live), approvals, actions, facts, timeline, diff and review.
 
 import { get, liveEvents, post } from "./api.js";
-import { age, basename, debounce, fill, h, money, toast, when } from "./dom.js";
+import { age, basename, countdown, debounce, fill, h, money, toast, when } from "./dom.js";
 import { DiffView } from "./diff.js";
 import { ACTIVE, TERMINAL, label } from "./status.js";
 
@@ -123,6 +123,8 @@ class TaskPage {
     const git = task.git;
     const rows = [
       ["Status", label(task.status)],
+      task.status_reason ? ["Why", task.status_reason] : null,
+      task.resume_at ? ["Resumes", h("time", { datetime: task.resume_at, title: when(task.resume_at) }, countdown(task.resume_at))] : null,
       ["Agent", task.model ? `${task.agent} (${task.model})` : task.agent],
       ["Project", h("span", { title: task.project_path }, basename(task.project_path))],
       git ? ["Branch", `${git.branch} → ${git.base_branch}${git.merged ? " (merged)" : ""}`] : null,
