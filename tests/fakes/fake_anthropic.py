@@ -34,6 +34,9 @@ followed by `` [<digest>]`` where ``digest = FakeAnthropic.digest(instruction)``
 
 Requests that offer no tools (title generation and other side calls) get a
 short generic text reply, whatever their text says.
+
+``fake.rate_limited = True`` puts the account at its usage limit: every main
+call gets a 429 ``rate_limit_error`` until the test sets it back to False.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ _CWD_RE = re.compile(r"Primary working directory:\s*(\S+)")
 _CWD_FALLBACK_RE = re.compile(r"(?:^|\n)\s*(?:Working directory|cwd):\s*(/\S+)")
 
 SIDE_REPLY = "Fake side reply."
+RATE_LIMITED = "This request would exceed your account's rate limit. Please try again later."
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -516,6 +520,8 @@ class _Handler(BaseHTTPRequestHandler):
             reply = decide(body)
         except Exception as exc:  # never crash the agent because of a fake bug
             reply = Reply(text=f"Fake internal error: {exc!r}")
+        if reply.kind == "main" and self.server.fake.rate_limited:
+            reply = Reply(status=429, error_type="rate_limit_error", error_message=RATE_LIMITED)
         self._record(body, reply.kind, reply.summary())
         if reply.delay > 0 and self.server.fake._stopping.wait(reply.delay):
             return  # server is shutting down
@@ -561,6 +567,8 @@ class FakeAnthropic:
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        # The account is at its usage limit: every main call gets a 429 until it is lifted.
+        self.rate_limited = False
 
     # -- lifecycle --
     def start(self) -> FakeAnthropic:

@@ -94,12 +94,22 @@ class _Summary:
         self.finished: dict[str, Any] | None = None
         self.model = task.model
         # Provisional usage of this turn (per assistant message, last report of each),
-        # until the agent's totals arrive: (cost, tokens) by message id.
-        self.live: dict[str, tuple[float, int]] = {}
+        # until the agent's totals arrive: (priced cost, usage) by message id.
+        self.live: dict[str, tuple[float, dict[str, Any]]] = {}
 
     @property
     def live_use(self) -> tuple[float, int]:
-        return sum(c for c, _ in self.live.values()), sum(t for _, t in self.live.values())
+        return (
+            sum(c for c, _ in self.live.values()),
+            sum(budget.counted(u) for _, u in self.live.values()),
+        )
+
+    def _add(self, usage: dict[str, Any]) -> None:
+        task = self.task
+        task.input_tokens += int(usage.get("input_tokens", 0))
+        task.output_tokens += int(usage.get("output_tokens", 0))
+        task.cache_read_tokens += int(usage.get("cache_read_tokens", 0))
+        task.cache_creation_tokens += int(usage.get("cache_creation_tokens", 0))
 
     def apply(self, event: NewEvent) -> None:
         task, data = self.task, event.data
@@ -109,14 +119,11 @@ class _Summary:
         elif event.kind == EventKind.USAGE and data.get("partial"):
             model = data.get("model") or self.model
             key = str(data.get("message_id") or len(self.live))
-            self.live[key] = (budget.price(model, data), budget.counted(data))
+            self.live[key] = (budget.price(model, data), data)
         elif event.kind == EventKind.USAGE:
             self.live.clear()  # the agent's own totals replace the provisional figures
             task.cost_known = task.cost_known or bool(data.get("cost_known"))
-            task.input_tokens += int(data.get("input_tokens", 0))
-            task.output_tokens += int(data.get("output_tokens", 0))
-            task.cache_read_tokens += int(data.get("cache_read_tokens", 0))
-            task.cache_creation_tokens += int(data.get("cache_creation_tokens", 0))
+            self._add(data)
             cost = float(data.get("cost_usd") or 0.0)
             if data.get("cost_is_session_total") and self.resumed:
                 task.cost_usd = max(self.cost_before, cost)
@@ -124,6 +131,12 @@ class _Summary:
                 task.cost_usd = self.cost_before + cost
         elif event.kind == EventKind.TURN_FINISHED:
             self.finished = data
+            if self.live:  # stopped before its totals came (cancel, budget): keep what it used
+                for cost, usage in self.live.values():
+                    self._add(usage)
+                    task.cost_usd += cost
+                    task.cost_known = task.cost_known or cost > 0
+                self.live.clear()
             if data.get("result_text") is not None:
                 task.result_text = data["result_text"]
             task.num_turns += int(data.get("num_turns") or 0)

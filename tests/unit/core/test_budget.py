@@ -83,6 +83,7 @@ async def test_deny_leaves_the_task_waiting_with_its_work_committed(
         done = await task_in(core, task.id, TaskStatus.WAITING)
         assert done.status_reason is not None
         assert done.status_reason.startswith("paused at its budget: it used 20,000 of its")
+        assert done.input_tokens == 20_000  # the stopped turn's use is counted, not lost
         assert done.git is not None
         assert "work.txt" in git(project, "ls-tree", "--name-only", done.git.branch)
 
