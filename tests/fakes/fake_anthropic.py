@@ -35,8 +35,9 @@ followed by `` [<digest>]`` where ``digest = FakeAnthropic.digest(instruction)``
 Requests that offer no tools (title generation and other side calls) get a
 short generic text reply, whatever their text says.
 
-``fake.rate_limited = True`` puts the account at its usage limit: every main
-call gets a 429 ``rate_limit_error`` until the test sets it back to False.
+``fake.rate_limited = N`` puts the account at its usage limit: every main call
+gets a 429 ``rate_limit_error`` that says to retry after N seconds (in its
+message and its ``retry-after`` header), until the test sets it back to None.
 """
 
 from __future__ import annotations
@@ -64,7 +65,6 @@ _CWD_RE = re.compile(r"Primary working directory:\s*(\S+)")
 _CWD_FALLBACK_RE = re.compile(r"(?:^|\n)\s*(?:Working directory|cwd):\s*(/\S+)")
 
 SIDE_REPLY = "Fake side reply."
-RATE_LIMITED = "This request would exceed your account's rate limit. Please try again later."
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -520,8 +520,10 @@ class _Handler(BaseHTTPRequestHandler):
             reply = decide(body)
         except Exception as exc:  # never crash the agent because of a fake bug
             reply = Reply(text=f"Fake internal error: {exc!r}")
-        if reply.kind == "main" and self.server.fake.rate_limited:
-            reply = Reply(status=429, error_type="rate_limit_error", error_message=RATE_LIMITED)
+        retry_after = self.server.fake.rate_limited
+        if reply.kind == "main" and retry_after is not None:
+            message = f"Your account's rate limit is reached; retry after {retry_after} seconds."
+            reply = Reply(status=429, error_type="rate_limit_error", error_message=message)
         self._record(body, reply.kind, reply.summary())
         if reply.delay > 0 and self.server.fake._stopping.wait(reply.delay):
             return  # server is shutting down
@@ -533,7 +535,8 @@ class _Handler(BaseHTTPRequestHandler):
                         "type": "error",
                         "error": {"type": reply.error_type, "message": reply.error_message},
                     },
-                    {"x-should-retry": "false"},
+                    {"x-should-retry": "false"}
+                    | ({"retry-after": str(retry_after)} if retry_after is not None else {}),
                 )
             elif body.get("stream"):
                 self._send_sse(sse_events(reply, body.get("model", "claude-fake"), len(raw)))
@@ -567,8 +570,8 @@ class FakeAnthropic:
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
-        # The account is at its usage limit: every main call gets a 429 until it is lifted.
-        self.rate_limited = False
+        # Seconds to retry after while the account is at its limit (None: it is not).
+        self.rate_limited: int | None = None
 
     # -- lifecycle --
     def start(self) -> FakeAnthropic:

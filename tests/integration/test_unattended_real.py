@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import anyio
@@ -17,7 +18,7 @@ from agentdeck.core import ContinueTask, Core, Merge, PendingDecision, Respond
 from agentdeck.core.budget import CONTINUE_PROMPT
 from agentdeck.core.usage_limits import RESUME_PROMPT
 from agentdeck.errors import InvalidTransition
-from agentdeck.model import TaskStatus
+from agentdeck.model import TaskStatus, now
 from fakes.fake_anthropic import FakeAnthropic
 from support.core import create, events_of, task_in
 from support.git import git, init_repo
@@ -144,17 +145,16 @@ async def test_a_gate_reprompts_the_conversation_and_merge_respects_its_verdict(
 async def test_a_usage_limit_parks_three_tasks_that_resume_in_order_in_their_sessions(
     settings: Settings, fake_model: FakeAnthropic
 ) -> None:
-    # Long enough for all three to reach the limit before the first one's time comes.
-    quick = settings.model_copy(
-        update={"usage_limit_wait_seconds": 8.0, "usage_limit_jitter_seconds": 0.0}
-    )
-    fake_model.rate_limited = True
-    async with real(quick) as core:
+    # The API says when to retry: long enough for all three to reach the limit before the
+    # first one's time comes (and far sooner than the default wait, so it is what counts).
+    fake_model.rate_limited = 8
+    async with real(settings.model_copy(update={"usage_limit_jitter_seconds": 0.0})) as core:
         ids = [(await create(core, f"t{i}", f"SAY t{i}", isolation="none")).id for i in range(3)]
         parked = [await task_in(core, i, TaskStatus.PARKED, timeout=TURN) for i in ids]
-        assert all(t.resume_at and t.status_reason.startswith("parked until ") for t in parked)
-        assert all(t.session_id for t in parked)
-        fake_model.rate_limited = False  # the limit resets
+        for t in parked:
+            assert t.resume_at and t.status_reason and t.status_reason.startswith("parked until")
+            assert timedelta(0) < t.resume_at - now() <= timedelta(seconds=8) and t.session_id
+        fake_model.rate_limited = None  # the limit resets
         done = [await task_in(core, i, TaskStatus.WAITING, timeout=TURN) for i in ids]
         assert all(t.resume_at is None and t.turns == 2 for t in done)
         assert [t.session_id for t in done] == [t.session_id for t in parked]
