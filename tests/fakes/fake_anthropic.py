@@ -22,7 +22,8 @@ line (the first word of the line, upper case):
     SAY <text...>                        the final end_turn text
 
 Directives apply to the current turn's instruction: the last user message
-that carries real text (not only tool_result blocks / system reminders).
+that carries real text (not only tool_result blocks / system reminders), or a
+message the user sent mid-turn (Claude Code delivers it in the next tool result).
 They run in order: each WRITE/BASH is one model step; after the last tool
 result comes back the fake ends the turn with end_turn text.  DELAY and ERROR
 apply to the step they precede (``DELAY 5`` first = delay the first reply,
@@ -61,6 +62,9 @@ from urllib.parse import urlsplit
 DIRECTIVES = ("WRITE", "BASH", "DELAY", "ERROR", "SAY")
 _DIRECTIVE_RE = re.compile(r"^\s*(WRITE|BASH|DELAY|ERROR|SAY)\b[ \t]*(.*?)\s*$")
 _REMINDER_RE = re.compile(r"<system-reminder>.*?</system-reminder>", re.S)
+_MID_TURN_RE = re.compile(
+    r"The user sent a new message while you were working:\n(.*?)\n\nThis is how", re.S
+)
 _CWD_RE = re.compile(r"Primary working directory:\s*(\S+)")
 _CWD_FALLBACK_RE = re.compile(r"(?:^|\n)\s*(?:Working directory|cwd):\s*(/\S+)")
 
@@ -114,6 +118,17 @@ def _real_text(message: dict) -> str:
             if text:
                 parts.append(text)
     return "\n".join(parts)
+
+
+def _mid_turn_text(message: dict) -> str:
+    """What the user sent while the agent worked: Claude Code puts it into the next tool
+    result, in a system reminder."""
+    texts = []
+    for block in _blocks(message.get("content")):
+        inner = block.get("content")
+        texts.append(inner if isinstance(inner, str) else str(block.get("text", "")))
+        texts.extend(str(b.get("text", "")) for b in _blocks(inner) if not isinstance(inner, str))
+    return "\n".join(m for text in texts for m in _MID_TURN_RE.findall(text))
 
 
 def _has_tool_result(message: dict) -> bool:
@@ -242,11 +257,12 @@ def decide(body: dict) -> Reply:
     idx, instruction = None, ""
     for i in range(len(messages) - 1, -1, -1):
         m = messages[i]
-        if m.get("role") == "user" and not _has_tool_result(m):
-            text = _real_text(m)
-            if text:
-                idx, instruction = i, text
-                break
+        if m.get("role") != "user":
+            continue
+        text = _real_text(m) if not _has_tool_result(m) else _mid_turn_text(m)
+        if text:
+            idx, instruction = i, text
+            break
     plan = parse_directives(instruction)
     # Tool steps done this turn = tool_use blocks after the instruction.
     tool_uses: list[dict] = []

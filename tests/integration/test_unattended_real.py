@@ -192,22 +192,34 @@ async def test_a_merged_chain_runs_in_order_and_a_failure_cancels_the_rest(
         assert gone_z.status_reason == f"cancelled: its dependency {y.id} (Y) cancelled"
 
 
-async def test_a_steer_during_a_turn_is_reported_as_queued_and_runs_next(
-    settings: Settings,
+async def test_a_steer_reaches_the_running_turn_at_its_next_step(
+    settings: Settings, fake_model: FakeAnthropic
 ) -> None:
     async with real(settings) as core:
-        task = await create(core, "long", "DELAY 3\nSAY first", isolation="none")
-        await task_in(core, task.id, TaskStatus.IN_PROGRESS, timeout=TURN)
-        steered, delivered = await core.steer(ContinueTask(id=task.id, instructions="SAY second"))
-        assert delivered is False and steered.queue == ["SAY second"]
-        done = await until(
-            core,
-            lambda: _second_turn_done(core, task.id),
-            TURN,
-        )
-        assert done.result_text and done.result_text.startswith("second")
+        # Sent while a tool runs: Claude Code hands it to the model with the tool result.
+        busy = await create(core, "busy", "BASH sleep 3\nSAY first", isolation="none")
+        await until(core, lambda: _has_event(core, busy.id, "tool_call"), TURN)
+        steered, now = await core.steer(ContinueTask(id=busy.id, instructions="SAY second"))
+        assert now and steered.queue == []
+        done = await task_in(core, busy.id, TaskStatus.WAITING, timeout=TURN)
+        assert done.turns == 1 and done.result_text and done.result_text.startswith("second")
+        logs = [e.data for e in await events_of(core, busy.id, "log")]
+        assert {"source": "steer", "text": "SAY second"} in logs
+        assert any(log.get("read") for log in logs)
+
+        # Sent while the model writes its last answer: a follow-up in the same turn.
+        last = await create(core, "last", "DELAY 3\nSAY first", isolation="none")
+        await until(core, lambda: _has_event(core, last.id, "session"), TURN)
+        _, now = await core.steer(ContinueTask(id=last.id, instructions="SAY second"))
+        assert now
+        done = await task_in(core, last.id, TaskStatus.WAITING, timeout=TURN)
+        assert done.turns == 1 and done.result_text and done.result_text.startswith("second")
+        assert len(await events_of(core, last.id, "turn_finished")) == 1
+        totals = [
+            e.data for e in await events_of(core, last.id, "usage") if not e.data.get("partial")
+        ]
+        assert len(totals) == 2 and done.input_tokens == sum(u["input_tokens"] for u in totals)
 
 
-async def _second_turn_done(core: Core, task_id: str) -> object:
-    task = await core.get(task_id)
-    return task if task.status == TaskStatus.WAITING and task.turns == 2 else None
+async def _has_event(core: Core, task_id: str, kind: str) -> bool:
+    return bool(await events_of(core, task_id, kind))

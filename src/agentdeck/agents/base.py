@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+import anyio
 
 from agentdeck.model import NewEvent
 
@@ -31,6 +34,48 @@ class Capabilities:
         return asdict(self)
 
 
+class Inbox:
+    """Words for a running turn (``steer``), for agents that declare the capability.
+
+    The adapter opens it while its agent can take a message and closes it once the turn
+    is over; `put` says whether the words went in (a closed inbox refuses them, and the
+    core queues them as the next turn instead). What was put before `close` is still
+    handed out by `get`.
+    """
+
+    def __init__(self) -> None:
+        self._items: deque[str] = deque()
+        self._open = False
+        self._ready = anyio.Event()
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    def open(self) -> None:
+        self._open = True
+
+    def close(self) -> None:
+        self._open = False
+        self._ready.set()
+
+    def put(self, text: str) -> bool:
+        if not self._open:
+            return False
+        self._items.append(text)
+        self._ready.set()
+        return True
+
+    async def get(self) -> str | None:
+        """The next message, once there is one; None once closed and drained."""
+        while not self._items:
+            if not self._open:
+                return None
+            await self._ready.wait()
+            self._ready = anyio.Event()
+        return self._items.popleft()
+
+
 @dataclass(frozen=True)
 class TurnRequest:
     """Everything an adapter needs to run one turn of one task."""
@@ -46,6 +91,7 @@ class TurnRequest:
     env: dict[str, str] = field(default_factory=dict)
     approve: Approver | None = None  # None: every tool use runs (policy bypass)
     launcher: tuple[str, ...] = ()  # put before the agent's argv (agentdeck.cgroup.launcher)
+    inbox: Inbox | None = None  # steering for this turn (agents with the ``steer`` capability)
 
 
 @dataclass(frozen=True)

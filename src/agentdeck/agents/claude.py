@@ -3,6 +3,12 @@
 The SDK's wheel bundles the Claude Code binary; ``cli_path`` points at another
 ``claude`` instead. The CLI runs in a session (process group) of its own so that
 cancel and timeout stop it together with everything it started.
+
+Steering: until the turn's first result, words from the turn's inbox are written to
+the CLI's stream-json input. Claude Code reads such a message at its next step, with
+the tool result it waits for; one that comes while the model writes its last answer
+runs as a follow-up in the same process, with a result of its own. So the turn's
+``turn_finished`` is the last result's, once the CLI has exited (docs/agents.md).
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import os
 import shutil
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -42,7 +48,7 @@ from agentdeck.agents._claude_sdk import (
     bundled_cli,
     with_can_use_tool,
 )
-from agentdeck.agents.base import AgentInfo, Capabilities, Emit, TurnRequest
+from agentdeck.agents.base import AgentInfo, Capabilities, Emit, Inbox, TurnRequest
 from agentdeck.model import EventKind, NewEvent
 from agentdeck.proctree import MARKER_VAR, kill_tree
 from agentdeck.redact import redact_argv
@@ -172,8 +178,9 @@ class ClaudeAgent:
     """Adapter for Claude Code."""
 
     name = "claude"
-    # It asks agentdeck before tool uses (can_use_tool); usage carries the session's cost.
-    capabilities = Capabilities(approvals=True, resume=True, cost=True)
+    # It asks agentdeck before tool uses (can_use_tool); usage carries the session's cost;
+    # a running turn reads further user messages (see the module docstring).
+    capabilities = Capabilities(approvals=True, resume=True, steer=True, cost=True)
 
     def __init__(self, cli_path: str | None = None, default_model: str | None = None) -> None:
         self.cli_path = cli_path
@@ -204,6 +211,8 @@ class ClaudeAgent:
             setting_sources=["user", "project", "local"],
             env=self._env(request),
             stderr=stderr,
+            # Each user message is echoed once the CLI reads it: when a steer was taken.
+            extra_args={"replay-user-messages": None},
         )
         if request.approve is None:
             return options
@@ -225,7 +234,9 @@ class ClaudeAgent:
         def on_spawn(pid: int, argv: list[str]) -> None:
             emit(_turn_started(request, options, pid, argv))
 
-        prompt = _one_prompt(request.instructions)
+        if request.inbox is not None:
+            request.inbox.open()
+        prompt = _prompts(request.instructions, request.inbox)
         # query() configures its own copy; the transport needs the configured one too.
         transport = SessionTransport(
             prompt,
@@ -234,16 +245,14 @@ class ClaudeAgent:
             request.env.get(MARKER_VAR),
             request.launcher,
         )
-        finished = False
+        results = _Results(request, emit)
         began = time.time()
         try:
             try:
                 async for message in query(prompt=prompt, options=options, transport=transport):
-                    for event in message_events(message, request.turn):
-                        finished = finished or event.kind == EventKind.TURN_FINISHED
-                        emit(event)
+                    results.take(message)
             except ProcessError as exc:
-                if not finished:
+                if not results.finish():
                     emit(
                         _failure(
                             request,
@@ -252,22 +261,22 @@ class ClaudeAgent:
                             exc.exit_code,
                         )
                     )
-                    finished = True
             except CLINotFoundError as exc:
-                emit(_failure(request, f"Claude Code is not available: {exc}", stderr_tail))
-                finished = True
+                if not results.finish():
+                    emit(_failure(request, f"Claude Code is not available: {exc}", stderr_tail))
             except ClaudeSDKError as exc:
-                if not finished:
+                if not results.finish():
                     emit(_failure(request, f"Claude Code failed: {exc}", stderr_tail))
-                    finished = True
             except Exception as exc:  # the SDK's reader failing in a way it does not type
-                if not finished:
+                if not results.finish():
                     text = f"{type(exc).__name__}: {exc}"
                     emit(_failure(request, f"Claude Code failed: {text}", stderr_tail))
-                    finished = True
-            if not finished:
-                emit(_failure(request, "Claude Code ended without a result", stderr_tail))
+            else:
+                if not results.finish():
+                    emit(_failure(request, "Claude Code ended without a result", stderr_tail))
         finally:
+            if request.inbox is not None:
+                request.inbox.close()
             marker = request.env.get(MARKER_VAR)
             if transport.pid is not None or marker:
                 await kill_tree(transport.pid, pgid=transport.pid, marker=marker, since=began)
@@ -320,14 +329,57 @@ def _can_use_tool(request: TurnRequest) -> CanUseTool:
     return can_use_tool
 
 
-async def _one_prompt(text: str) -> Any:
-    """The SDK's streaming prompt form: one user message."""
-    yield {
+def _user_message(text: str) -> dict[str, Any]:
+    return {
         "type": "user",
         "session_id": "",
         "message": {"role": "user", "content": text},
         "parent_tool_use_id": None,
     }
+
+
+async def _prompts(first: str, inbox: Inbox | None) -> AsyncIterator[dict[str, Any]]:
+    """The SDK's streaming prompt: the turn's instructions, then any steer, until the
+    inbox closes (at the turn's first result); then the CLI's stdin closes."""
+    yield _user_message(first)
+    while inbox is not None and (text := await inbox.get()) is not None:
+        yield _user_message(text)
+
+
+class _Results:
+    """Emits a turn's events as they come, except ``turn_finished``: a steer that came
+    after the model's last step is answered with a result of its own, so the turn's is
+    the last one (its steps counted over all of them), emitted by `finish`."""
+
+    def __init__(self, request: TurnRequest, emit: Emit) -> None:
+        self.request, self.emit = request, emit
+        self.final: NewEvent | None = None
+        self.steps = 0
+        self.read = 0  # user messages the CLI has read (echoed back)
+
+    def take(self, message: object) -> None:
+        if isinstance(message, UserMessage) and isinstance(message.content, str):
+            self.read += 1
+            if self.read > 1:  # the first is the turn's own instructions
+                note = {"source": "steer", "text": "the agent read the message", "read": True}
+                self.emit(NewEvent(EventKind.LOG, note, self.request.turn))
+            return
+        for event in message_events(message, self.request.turn):
+            if event.kind != EventKind.TURN_FINISHED:
+                self.emit(event)
+                continue
+            if self.request.inbox is not None:
+                self.request.inbox.close()  # later words wait for the next turn
+            self.steps += int(event.data.get("num_turns") or 0)
+            self.final = NewEvent(event.kind, {**event.data, "num_turns": self.steps}, event.turn)
+
+    def finish(self) -> bool:
+        """Emit the turn's ``turn_finished``; False when no result came."""
+        if self.final is None:
+            return False
+        self.emit(self.final)
+        self.final = None
+        return True
 
 
 def _turn_started(

@@ -94,7 +94,17 @@ class Hang:
     reached: anyio.Event = field(default_factory=anyio.Event)
 
 
-Step = Event | Say | Ask | Fail | Gate | Hang
+@dataclass
+class Listen:
+    """Take the next steer from ``request.inbox`` and say it back; ``reached`` as `Gate`.
+
+    The turn's inbox is open from its start to its end, as a steerable agent's is.
+    """
+
+    reached: anyio.Event = field(default_factory=anyio.Event)
+
+
+Step = Event | Say | Ask | Fail | Gate | Hang | Listen
 Script = Callable[[TurnRequest], Sequence[Step]]
 
 
@@ -160,6 +170,8 @@ class FakeAgent:
             },
         )
         turn.send(EventKind.SESSION, {"session_id": turn.session_id, "cwd": str(request.cwd)})
+        if request.inbox is not None:
+            request.inbox.open()
         try:
             for step in self.steps if self.steps is not None else self.script(request):
                 await self._play(step, turn)
@@ -168,6 +180,9 @@ class FakeAgent:
         except anyio.get_cancelled_exc_class():
             self.cancelled += 1
             raise
+        finally:
+            if request.inbox is not None:
+                request.inbox.close()
         if self.usage is not None:
             turn.send(EventKind.USAGE, dict(self.usage))
         cost = self.usage.get("cost_usd") if self.usage and self.capabilities.cost else None
@@ -186,6 +201,10 @@ class FakeAgent:
         elif isinstance(step, Gate):
             step.reached.set()
             await step.opened.wait()
+        elif isinstance(step, Listen):
+            step.reached.set()
+            words = await turn.request.inbox.get() if turn.request.inbox else None
+            await self._play(Say(words or "nobody steered"), turn)
         else:
             step.reached.set()
             await anyio.sleep_forever()
@@ -243,4 +262,16 @@ class _Turn:
         )
 
 
-__all__ = ["Ask", "Event", "Fail", "FakeAgent", "Gate", "Hang", "Say", "Script", "Step", "echo"]
+__all__ = [
+    "Ask",
+    "Event",
+    "Fail",
+    "FakeAgent",
+    "Gate",
+    "Hang",
+    "Listen",
+    "Say",
+    "Script",
+    "Step",
+    "echo",
+]

@@ -336,10 +336,22 @@ class Core:
     async def steer(self, request: ContinueTask) -> tuple[Task, bool]:
         """A word for the agent while it works. Returns (task, delivered_now).
 
-        No adapter declares the ``steer`` capability yet, so the words are queued to
+        A running turn of an agent that declares ``steer`` takes it at once (Claude Code
+        reads it at its next step; see docs/agents.md). Otherwise the words are queued to
         run right after the current turn (at once when no turn runs), exactly as
-        `continue_` does; ``delivered_now`` says whether a turn starts with them now.
+        `continue_` does; ``delivered_now`` says whether the agent has them now.
         """
+        task_id = await self._resolve(request.id)
+        async with self._life.editing(task_id) as task:
+            control = self._scheduler.running.get(task_id)
+            if control is not None and control.inbox.put(request.instructions):
+                note = NewEvent(
+                    EventKind.LOG,
+                    {"source": "steer", "text": redact_all(request.instructions)},
+                    task.turns,
+                )
+                await self._life.save(task, [note])
+                return task, True
         task, queued = await self.continue_(request)
         return task, not queued
 

@@ -467,11 +467,22 @@ class ContinueResult(Document):
 
 
 class SteerResult(Document):
-    """``delivered``: ``now`` (a turn starts with the words) or ``queued`` (after this one)."""
+    """``delivered``: ``now`` (the running turn has the words, or a turn starts with
+    them) or ``queued`` (they run after this turn)."""
 
     task: TaskDetail
     delivered: str
     message: str
+
+    @classmethod
+    def of(cls, task: TaskDetail, now: bool) -> SteerResult:
+        if not now:
+            message = f"Queued for task {task.id}: the words run right after the current turn."
+        elif task.status == TaskStatus.PENDING:
+            message = f"A turn of task {task.id} starts with your words now."
+        else:
+            message = f"Task {task.id}'s running turn has your words: read at its next step."
+        return cls(task=task, delivered="now" if now else "queued", message=message)
 
 
 class ReviewResult(ContinueResult):

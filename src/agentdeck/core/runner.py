@@ -16,7 +16,7 @@ from typing import Any, cast
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
 
-from agentdeck.agents.base import Agent, Approver, TurnRequest
+from agentdeck.agents.base import Agent, Approver, Inbox, TurnRequest
 from agentdeck.bus import Bus, Change
 from agentdeck.core import budget
 from agentdeck.model import EventKind, NewEvent, Task, now
@@ -48,6 +48,7 @@ class TurnControl:
     reason: str | None = None
     interrupted: bool = False  # by a server stop: the task is kept, to resume
     done: anyio.Event = field(default_factory=anyio.Event)
+    inbox: Inbox = field(default_factory=Inbox)  # steering, while the agent takes it
     _scopes: list[anyio.CancelScope] = field(default_factory=list)
 
     def scope(self) -> anyio.CancelScope:

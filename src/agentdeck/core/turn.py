@@ -100,6 +100,7 @@ class Turn:
             approve=None
             if task.policy == "bypass"
             else self.decisions.approver(task.id, task.turns),
+            inbox=control.inbox if agent.capabilities.steer else None,
         )
         try:
             outcome = await self._runs(agent, task, request, control, instructions)

@@ -187,13 +187,7 @@ async def continue_task(core: Core, request: Request, caller: Caller, data: dict
 
 async def steer_task(core: Core, request: Request, caller: Caller, data: dict[str, Any]) -> Any:
     task, now = await core.steer(parse(ContinueTask, data))
-    return SteerResult(
-        task=await core.task(task.id),
-        delivered="now" if now else "queued",
-        message="a turn starts with your words now"
-        if now
-        else "queued: no agent here takes words mid-turn, so they run right after this turn",
-    )
+    return SteerResult.of(await core.task(task.id), now)
 
 
 async def cancel_task(core: Core, request: Request, caller: Caller, data: dict[str, Any]) -> Any:

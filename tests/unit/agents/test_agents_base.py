@@ -47,7 +47,7 @@ def test_capabilities_default_to_nothing_and_are_frozen() -> None:
 def test_each_adapter_declares_what_it_does(agents: dict[str, Agent]) -> None:
     declared = {name: agent.capabilities for name, agent in agents.items()}
     assert declared == {
-        "claude": Capabilities(approvals=True, resume=True, cost=True),
+        "claude": Capabilities(approvals=True, resume=True, steer=True, cost=True),
         "codex": Capabilities(resume=True),
         "gemini": Capabilities(approvals=True, resume=True),  # through ACP
         "resumable": Capabilities(resume=True),
@@ -75,7 +75,7 @@ async def test_probe_reports_declared_capabilities_and_adapter_details(tmp_path:
     caps = {name: info.capabilities for name, info in infos.items()}
     no = {"approvals": False, "steer": False, "cost": False}
     assert caps == {
-        "claude": {"approvals": True, "resume": True, "steer": False, "cost": True},
+        "claude": {"approvals": True, "resume": True, "steer": True, "cost": True},
         "codex": {**no, "resume": True, "protocol": "exec --json", "custom_provider": False},
         "codex-own": {**no, "resume": True, "protocol": "exec --json", "custom_provider": True},
         "gemini": {**no, "resume": True, "protocol": "stream-json", "custom_endpoint": False},

@@ -7,13 +7,14 @@ from pathlib import Path
 import anyio
 import pytest
 
-from agentdeck.agents.testing import FakeAgent, Hang
+from agentdeck.agents.base import Capabilities
+from agentdeck.agents.testing import FakeAgent, Hang, Listen, Say
 from agentdeck.config import Settings
-from agentdeck.core import Clean, ContinueTask, TaskQuery
+from agentdeck.core import Clean, ContinueTask, Core, TaskQuery
 from agentdeck.errors import InvalidInput, InvalidTransition, NotFound, ProjectNotAllowed
 from agentdeck.model import TaskStatus
 from support.core import continue_, create, events_of, running, task_in
-from support.waiting import WAIT
+from support.waiting import WAIT, until
 
 pytestmark = pytest.mark.anyio
 
@@ -79,6 +80,31 @@ async def test_steer_queues_behind_a_turn_without_the_capability(core_settings: 
         steered, delivered = await core.steer(ContinueTask(id=task.id, instructions="faster"))
         assert not delivered and steered.queue == ["faster"]
         await core.cancel(task.id)
+
+
+async def test_steer_goes_into_the_running_turn_of_an_agent_that_takes_it(
+    core_settings: Settings,
+) -> None:
+    listen = Listen()
+    agent = FakeAgent(
+        script=lambda request: [listen] if request.turn == 1 else [Say(request.instructions)],
+        capabilities=Capabilities(steer=True),
+    )
+    async with running(core_settings, agent) as core:
+        task = await create(core, "Listen", "wait for a word")
+        with anyio.fail_after(WAIT):
+            await listen.reached.wait()
+        steered, delivered = await core.steer(ContinueTask(id=task.id, instructions="faster"))
+        assert delivered and steered.queue == []
+        done = await task_in(core, task.id, TaskStatus.WAITING)
+        assert done.result_text == "faster" and done.turns == 1
+        logged = [e.data for e in await events_of(core, task.id, "log")]
+        assert {"source": "steer", "text": "faster"} in logged
+        # Between turns the inbox is closed: the words start the next turn instead.
+        _, now = await core.steer(ContinueTask(id=task.id, instructions="later"))
+        assert now
+        await until(core, lambda: _turns_done(core, task.id, 2))
+        assert (await core.get(task.id)).result_text == "later"
 
 
 async def test_watch_after_a_seq_misses_nothing(core_settings: Settings) -> None:
@@ -183,3 +209,8 @@ async def test_a_decision_is_recorded_after_the_tool_call_it_is_about(
         pending = core.pending().pending[0]
         await core.respond(Respond(id=task.id, request_id=pending.request_id, decision="allow"))
         await task_in(core, task.id, TaskStatus.WAITING)
+
+
+async def _turns_done(core: Core, task_id: str, turns: int) -> bool:
+    task = await core.get(task_id)
+    return task.status == TaskStatus.WAITING and task.turns == turns

@@ -10,6 +10,7 @@ import pytest
 from agentdeck.agents.base import TurnRequest
 from agentdeck.agents.testing import Fail, FakeAgent, Say, Step
 from agentdeck.config import Settings
+from agentdeck.core import Core
 from agentdeck.core.usage_limits import RESUME_PROMPT, detect
 from agentdeck.model import TaskStatus
 from support.core import create, events_of, running, task_in
@@ -55,12 +56,12 @@ async def test_three_limited_tasks_park_and_resume_in_order(core_settings: Setti
         assert parked[0].status_reason is not None
         assert parked[0].status_reason.startswith("parked until ")
         done = [await task_in(core, i, TaskStatus.WAITING) for i in ids]
+        # One at a time, in the order their times came (the order they were parked in).
+        due = {i: await _resume_at(core, i) for i in ids}
         resumed = [r for r in agent.requests if r.instructions == RESUME_PROMPT]
-        assert [r.task_id for r in resumed] == ids  # one at a time, in their order
+        assert [r.task_id for r in resumed] == sorted(ids, key=lambda i: due[i])
         assert all(r.resume_session_id == f"fake-{r.task_id}" for r in resumed)
         assert all(t.result_text == f"resumed {t.id}" and t.resume_at is None for t in done)
-        notes = [e.data for e in await events_of(core, ids[0], "log")]
-        assert any(n.get("source") == "usage_limit" for n in notes)
 
 
 async def test_fail_keeps_the_old_way(core_settings: Settings) -> None:
@@ -68,3 +69,8 @@ async def test_fail_keeps_the_old_way(core_settings: Settings) -> None:
         task = await create(core, "t", "work", on_usage_limit="fail", isolation="none")
         failed = await task_in(core, task.id, TaskStatus.FAILED)
         assert "429" in (failed.error or "")
+
+
+async def _resume_at(core: Core, task_id: str) -> str:
+    notes = [e.data for e in await events_of(core, task_id, "log")]
+    return next(n["resume_at"] for n in notes if n.get("source") == "usage_limit")

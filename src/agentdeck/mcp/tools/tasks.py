@@ -8,7 +8,15 @@ from mcp.server.mcpserver import Context
 from mcp.types import InputRequiredResult
 from pydantic import Field
 
-from agentdeck.core import ContinueTask, Core, CreateTask, Request, TaskRef, duration_seconds
+from agentdeck.core import (
+    ContinueTask,
+    Core,
+    CreateTask,
+    Request,
+    SteerResult,
+    TaskRef,
+    duration_seconds,
+)
 from agentdeck.core import human_duration as human
 from agentdeck.mcp import legacy, mrtr
 from agentdeck.mcp.callers import caller_of
@@ -201,21 +209,18 @@ def register(tools: Tools) -> None:
         scope="write",
         aliases=legacy.TASK_REF,
         description=(
-            "A word for the agent while it works. No agent here takes a message mid-turn "
-            "yet, so the words run right after the current turn (at once if none runs); "
-            "the reply says which happened (delivered: now or queued)."
+            "A word for the agent while it works. An agent that takes messages mid-turn "
+            "(Claude Code) reads it at its next step; for others the words run right after "
+            "the current turn (at once if none runs). The reply says which happened "
+            "(delivered: now or queued)."
         ),
         annotations=changes("Steer task", open_world=True),
     )
     async def steer_task(args: ContinueTask, ctx: Context) -> Reply:
         task, now = await core.steer(args)
-        delivered = "now" if now else "queued"
-        message = (
-            f"A turn of task {task.id} starts with your words now."
-            if now
-            else f"Queued for task {task.id}: they run right after the current turn."
-        )
-        return Reply(message, {"id": task.id, "status": str(task.status), "delivered": delivered})
+        result = SteerResult.of(await core.task(task.id), now)
+        data = {"id": task.id, "status": str(task.status), "delivered": result.delivered}
+        return Reply(result.message, data)
 
     @tools.tool(
         "cancel_task",
