@@ -19,7 +19,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -115,8 +115,11 @@ async def healthy(http: httpx2.AsyncClient, url: str) -> None:
             await anyio.sleep(POLL)
 
 
-async def test_kill_9_loses_nothing_a_client_read(tmp_path: Path, project: Path) -> None:
+async def test_kill_9_loses_nothing_a_client_read(
+    tmp_path: Path, project: Path, figures: Callable[[str], None]
+) -> None:
     home, log = tmp_path / "state", tmp_path / "server.log"
+    cuts = 0
     (tmp_path / "agent-home").mkdir()
     seen: dict[str, dict[int, Any]] = {}  # task -> seq -> data, as clients read them
     chance = random.Random(os.environ.get("AGENTDECK_CRASH_SEED", "7"))
@@ -175,6 +178,7 @@ async def test_kill_9_loses_nothing_a_client_read(tmp_path: Path, project: Path)
                     if (await read(http, url, f"task://{t}"))["status"] == "interrupted"
                 ]
                 assert cut, "the kill came after every turn had finished: no crash was tested"
+                cuts += len(cut)
                 resumed = cut[0]
                 await tool(http, url, "update_task", id=resumed, instructions="SAY resumed")
                 with anyio.fail_after(60):
@@ -188,3 +192,8 @@ async def test_kill_9_loses_nothing_a_client_read(tmp_path: Path, project: Path)
                     status = (await read(http, url, f"task://{task_id}"))["status"]
                     if status in ("pending", "in_progress", "interrupted"):
                         await tool(http, url, "end_task", id=task_id)
+    total = sum(len(events) for events in seen.values())
+    figures(
+        f"{ROUNDS} rounds of kill -9 over {TASKS} streaming tasks each: {total:,} events read "
+        f"by clients, 0 lost or changed; {cuts} turns cut, all interrupted and resumable"
+    )

@@ -21,7 +21,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -227,7 +227,7 @@ class Peak:
 
 
 async def test_a_stuck_consumer_is_dropped_in_bounded_memory_and_replays_exactly(
-    tmp_path: Path, project: Path
+    tmp_path: Path, project: Path, figures: Callable[[str], None]
 ) -> None:
     async with httpx2.AsyncClient(timeout=httpx2.Timeout(30, read=None)) as http:
         with server(tmp_path, project) as (base, proc):
@@ -256,6 +256,11 @@ async def test_a_stuck_consumer_is_dropped_in_bounded_memory_and_replays_exactly
                 assert grown < RSS_BOUND, (
                     f"with one consumer stuck the server grew {grown / 2**20:.0f} MiB "
                     f"over {FLOOD} events (with none: {unheard / 2**20:.0f} MiB)"
+                )
+                figures(
+                    f"{FLOOD:,} events with one consumer stuck: server RSS grew "
+                    f"{grown / 2**20:.0f} MiB (with none listening {unheard / 2**20:.0f} MiB; "
+                    f"bound {RSS_BOUND // 2**20} MiB), the consumer dropped"
                 )
 
                 # The tab wakes up: it reads what reached it, then the end of the stream.
