@@ -203,6 +203,10 @@ class Task:
     # usage limits (see core/usage_limits.py)
     on_usage_limit: str = "park"  # or "fail"
     resume_at: datetime | None = None  # while parked
+    # routing to workers (dispatch = "workers", see agentdeck/workers)
+    labels: dict[str, str] = field(default_factory=dict)  # a worker must have all of them
+    worker: str | None = None  # only this worker may run it
+    on_worker: str | None = None  # where its last turn was sent
 
     @property
     def isolation(self) -> str:

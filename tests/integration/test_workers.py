@@ -1,16 +1,18 @@
 """Scale-out on one machine: a front (an in-process core, ``dispatch = "workers"``) and
 `agentdeck worker` subprocesses on a private PostgreSQL cluster.
 
-A task runs on a worker and its events reach the front's watchers; a task no worker
-serves waits with its reason; cancel at the front stops the remote agent in ≤ 2 s with
-no process left; a worker killed with SIGKILL mid-turn has its task ``interrupted``
-within the heartbeat timeout + 5 s, naming it, and the task resumes when it is back.
+A task runs on a worker and its events reach the front's watchers; labels and a worker
+name route tasks, and a task no live worker could serve is refused at create; cancel at
+the front stops the remote agent in ≤ 2 s with no process left; a worker killed with
+SIGKILL mid-turn has its task ``interrupted`` within the heartbeat timeout + 5 s, naming
+it, and the task resumes when it is back.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,6 +27,7 @@ import pytest
 
 from agentdeck.config import Settings, load_settings
 from agentdeck.core import ContinueTask, Core
+from agentdeck.errors import InvalidInput
 from agentdeck.model import TaskStatus
 from support.core import create, events_of, task_in
 from support.waiting import wait_until
@@ -82,7 +85,7 @@ async def front(settings: Settings) -> AsyncIterator[Core]:
 
 @contextmanager
 def worker(
-    tmp_path: Path, url: str, name: str, roots: Path, *, max_running: int = 2
+    tmp_path: Path, url: str, name: str, roots: Path, *, max_running: int = 2, labels: str = ""
 ) -> Iterator[subprocess.Popen[bytes]]:
     """`agentdeck worker` as a process of its own (its own home and config)."""
     env = {
@@ -92,7 +95,8 @@ def worker(
     }
     env.pop("AGENTDECK_ROOTS", None)
     argv = [sys.executable, "-m", "agentdeck", "worker", "--database-url", url, "--name", name,
-            "--max-running", str(max_running), "--roots", str(roots)]  # fmt: skip
+            "--max-running", str(max_running), "--roots", str(roots),
+            "--labels", labels]  # fmt: skip
     log = (tmp_path / f"worker-{name}.log").open("wb")
     proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -110,7 +114,7 @@ def worker(
 
 async def _live(core: Core, *names: str) -> None:
     async def ready() -> bool:
-        live = {w["name"] for w in await core.workers() if w["state"] == "alive"}
+        live = {w.name for w in (await core.workers()).workers if w.state == "alive"}
         return set(names) <= live
 
     with anyio.fail_after(30):
@@ -133,23 +137,48 @@ async def test_a_turn_runs_on_a_worker_and_its_events_reach_the_front(
     tmp_path: Path, project: Path, front_settings: Settings, postgres_url: str
 ) -> None:
     async with front(front_settings) as core:
-        task = await create(core, "nobody serves", "0")
-        await wait_until_reason(core, task.id, "no live worker")
+        with pytest.raises(InvalidInput, match=r"no worker can run this task.*Live workers: none"):
+            await create(core, "nobody serves", "0")
         with worker(tmp_path, postgres_url, "w1", project):
             await _live(core, "w1")
+            task = await create(core, "served", "0")
             done = await task_in(core, task.id, TaskStatus.WAITING, timeout=30)
             assert done.result_text and "slept 0" in done.result_text
+            assert done.on_worker == "w1" and (await core.task(task.id)).on_worker == "w1"
             kinds = [e.kind for e in await events_of(core, task.id)]
             assert "turn_started" in kinds and kinds[-1] == "status"
-            [listed] = await core.workers()
-            assert listed["name"] == "w1" and "sleepy" in listed["agents"]
-            assert listed["roots"] == [str(project)]
+            listing = await core.workers()
+            assert listing.dispatch == "workers" and listing.count == 1
+            [listed] = listing.workers
+            assert listed.name == "w1" and "sleepy" in listed.agents
+            assert listed.roots == [str(project)]
 
 
-async def wait_until_reason(core: Core, task_id: str, text: str) -> None:
-    with anyio.fail_after(15):
-        while text not in ((await core.get(task_id)).status_reason or ""):
-            await anyio.sleep(0.05)
+async def test_labels_and_a_worker_name_route_a_task_and_no_match_is_refused(
+    tmp_path: Path, project: Path, front_settings: Settings, postgres_url: str
+) -> None:
+    async with front(front_settings) as core:
+        with (
+            worker(tmp_path, postgres_url, "gpu", project, labels="gpu=yes,os=linux"),
+            worker(tmp_path, postgres_url, "plain", project),
+        ):
+            await _live(core, "gpu", "plain")
+            needs_gpu = await create(core, "gpu", "0", labels={"gpu": "yes"})
+            named = await create(core, "named", "0", worker="plain")
+            assert (
+                await task_in(core, needs_gpu.id, TaskStatus.WAITING, timeout=30)
+            ).on_worker == "gpu"
+            assert (
+                await task_in(core, named.id, TaskStatus.WAITING, timeout=30)
+            ).on_worker == "plain"
+            with pytest.raises(InvalidInput, match=re.escape("labels {'gpu': 'no'}")) as refused:
+                await create(core, "no such", "0", labels={"gpu": "no"})
+            assert (
+                "gpu (agents " in refused.value.message
+                and "labels gpu=yes, os=linux)" in refused.value.message
+            )
+            with pytest.raises(InvalidInput, match="live worker 'elsewhere'"):
+                await create(core, "no such", "0", worker="elsewhere")
 
 
 async def test_cancel_at_the_front_stops_the_remote_agent_within_two_seconds(

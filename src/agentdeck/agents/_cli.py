@@ -21,13 +21,13 @@ import subprocess
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import anyio
 from anyio.abc import ByteReceiveStream
 
-from agentdeck.agents.base import AgentInfo, Capabilities, Emit, TurnRequest
+from agentdeck.agents.base import AgentInfo, Capabilities, Emit, TurnRequest, room
 from agentdeck.model import EventKind, NewEvent
 from agentdeck.proctree import MARKER_VAR, kill_tree
 from agentdeck.redact import redact_argv
@@ -156,6 +156,9 @@ class Turn:
         self.finished = self.finished or kind == EventKind.TURN_FINISHED
         self._emit(NewEvent(kind, data, self.request.turn))
 
+    async def room(self) -> None:
+        await room(self._emit)
+
     def on_stderr(self, line: str) -> None:
         line = line.rstrip()
         if line:
@@ -198,7 +201,11 @@ def agent_env(request: TurnRequest, extra: dict[str, str] | None = None) -> dict
     return {**os.environ, **(extra or {}), **request.env}
 
 
-async def _pump(stream: ByteReceiveStream | None, on_line: Callable[[str], None]) -> None:
+async def _pump(
+    stream: ByteReceiveStream | None,
+    on_line: Callable[[str], None],
+    room: Callable[[], Awaitable[None]],
+) -> None:
     if stream is None:
         return
     buffer = b""
@@ -208,6 +215,7 @@ async def _pump(stream: ByteReceiveStream | None, on_line: Callable[[str], None]
             *lines, buffer = buffer.split(b"\n")
             for line in lines:
                 on_line(line.decode("utf-8", "replace").rstrip("\r"))
+            await room()  # a flood waits in the pipe while the store catches up
     except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
         pass
     if buffer:
@@ -222,8 +230,10 @@ async def run_lines(
     on_spawn: Callable[[int], None],
     on_stdout: Callable[[str], None],
     on_stderr: Callable[[str], None],
+    room: Callable[[], Awaitable[None]],
 ) -> int:
-    """Run ``argv`` to its end, passing each output line on; return its exit code."""
+    """Run ``argv`` to its end, passing each output line on (and waiting for ``room``
+    between reads); return its exit code."""
     began = time.time()
     process = await anyio.open_process(
         [*request.launcher, *argv],
@@ -244,7 +254,7 @@ async def run_lines(
                 stream: ByteReceiveStream | None, on_line: Callable[[str], None], done: anyio.Event
             ) -> None:
                 try:
-                    await _pump(stream, on_line)
+                    await _pump(stream, on_line, room)
                 finally:
                     done.set()
 
@@ -402,6 +412,7 @@ class CliAgent(ABC, Generic[S]):
             on_spawn=lambda pid: turn.started_event(pid, argv, model),
             on_stdout=stream.line,
             on_stderr=turn.on_stderr,
+            room=turn.room,
         )
         self.finish(turn, stream, code)
 

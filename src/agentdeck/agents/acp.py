@@ -320,6 +320,7 @@ async def _pump_stdout(
                 skipping = True
             if skipping:
                 buffer.clear()
+            await turn.room()  # a flood waits in the pipe while the store catches up
         if buffer and not skipping:
             data, problem = parse_line(bytes(buffer))
             if data is not None:

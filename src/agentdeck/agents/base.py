@@ -113,6 +113,15 @@ class AgentInfo:
 Emit = Callable[[NewEvent], None]
 
 
+async def room(emit: Emit) -> None:
+    """Wait while the core is behind with storing this turn's events. An adapter that
+    reads its agent's output calls it between reads, so that a flood waits in the agent's
+    pipe, not in memory. (An ``emit`` with no backlog, e.g. a list's append, never waits.)"""
+    wait = getattr(emit, "room", None)
+    if wait is not None:
+        await wait()
+
+
 class Agent(Protocol):
     """An agent CLI adapter.
 

@@ -48,7 +48,7 @@ from agentdeck.agents._claude_sdk import (
     bundled_cli,
     with_can_use_tool,
 )
-from agentdeck.agents.base import AgentInfo, Capabilities, Emit, Inbox, TurnRequest
+from agentdeck.agents.base import AgentInfo, Capabilities, Emit, Inbox, TurnRequest, room
 from agentdeck.model import EventKind, NewEvent
 from agentdeck.proctree import MARKER_VAR, kill_tree
 from agentdeck.redact import redact_argv
@@ -251,6 +251,7 @@ class ClaudeAgent:
             try:
                 async for message in query(prompt=prompt, options=options, transport=transport):
                     results.take(message)
+                    await room(emit)  # a flood waits in the CLI's pipe, not in memory
             except ProcessError as exc:
                 if not results.finish():
                     emit(

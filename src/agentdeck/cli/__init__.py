@@ -11,6 +11,7 @@ from agentdeck.cli import open as cli_open
 from agentdeck.cli import serve as cli_serve
 from agentdeck.cli import tasks as cli_tasks
 from agentdeck.cli import worker as cli_worker
+from agentdeck.cli import workers as cli_workers
 from agentdeck.cli.notify import notify_app
 from agentdeck.cli.service import service_app
 from agentdeck.cli.tokens import audit, token_app
@@ -47,6 +48,7 @@ app.add_typer(token_app, name="token")
 app.command("audit")(audit)
 app.command()(cli_serve.serve)
 app.command()(cli_worker.worker)
+app.command()(cli_workers.workers)
 app.command()(cli_serve.version)
 
 

@@ -39,6 +39,8 @@ from agentdeck.core.documents import (
     TaskReport,
     TaskResult,
     TaskSummary,
+    WorkerLine,
+    WorkerList,
 )
 from agentdeck.core.requests import (
     INSTRUCTIONS_MAX,
@@ -116,6 +118,8 @@ __all__ = [
     "TaskResult",
     "TaskSummary",
     "TokenInfo",
+    "WorkerLine",
+    "WorkerList",
     "authorize",
     "duration_seconds",
     "human_duration",

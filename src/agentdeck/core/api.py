@@ -67,6 +67,8 @@ from agentdeck.core.documents import (
     TaskReport,
     TaskResult,
     TaskSummary,
+    WorkerLine,
+    WorkerList,
 )
 from agentdeck.core.lifecycle import Lifecycle
 from agentdeck.core.recovery import Recovery
@@ -219,10 +221,11 @@ class Core:
     def close(self) -> None:
         self._store.close()
 
-    async def workers(self) -> list[dict[str, Any]]:
+    async def workers(self) -> WorkerList:
         """The registered workers (dispatch = "workers"): state, labels, load, heartbeat."""
         lister = getattr(self._scheduler, "workers", None)
-        return [w.to_dict() for w in await lister()] if lister is not None else []
+        found = [WorkerLine(**w.to_dict()) for w in await lister()] if lister else []
+        return WorkerList(dispatch=self.settings.dispatch, count=len(found), workers=found)
 
     # -- commands -------------------------------------------------------------------
 
@@ -241,6 +244,13 @@ class Core:
         title = redact_all(request.title)
         agent = canonical_agent(request.agent or settings.default_agent, self._agents)
         project = self._project(request.project_path)
+        labels = request.labels or {}
+        refusal = await self._scheduler.refusal(agent, str(project), labels, request.worker)
+        if refusal is not None:
+            raise InvalidInput(
+                refusal,
+                {"labels": labels, "worker": request.worker, "agent": agent},
+            )
         task_id = new_task_id()
         plan = await isolation.plan(
             settings,
@@ -289,6 +299,8 @@ class Core:
             max_tokens=tokens,
             budget_step={"cost_usd": cost, "tokens": tokens} if cost or tokens else None,
             start_after=request.start_after,
+            labels=labels,
+            worker=request.worker,
             accept_retries=next(
                 n
                 for n in (request.accept_retries, accept.retries if accept else None, 2)

@@ -179,6 +179,9 @@ class TaskFields(Document):
     budget_step: dict[str, Any] | None
     on_usage_limit: str
     resume_at: str | None
+    labels: dict[str, str]
+    worker: str | None  # the worker asked for, if any
+    on_worker: str | None  # the worker its last turn was sent to
     isolation: str
     repo_path: str | None
     subdir: str
@@ -594,3 +597,26 @@ class CostLedger(Document):
             by_agent=by("agent"),
             by_day=by("day"),
         )
+
+
+class WorkerLine(Document):
+    """One registered worker (several machines): ``alive`` by its last heartbeat."""
+
+    name: str
+    state: str
+    labels: dict[str, str]
+    agents: list[str]
+    roots: list[str]
+    max_running: int
+    load: int  # turns sent to it and not finished
+    started_at: str | None
+    heartbeat_at: str | None
+    heartbeat_age_seconds: float
+
+
+class WorkerList(Document):
+    """``dispatch``: ``here`` (this server runs its tasks; no workers) or ``workers``."""
+
+    dispatch: str
+    count: int
+    workers: list[WorkerLine]

@@ -38,6 +38,7 @@ COLUMNS = (
     "max_cost_usd",
     "max_tokens",
     "resume_at",
+    "on_worker",
 )
 
 

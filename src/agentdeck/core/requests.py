@@ -58,6 +58,8 @@ TaskRef = Annotated[
     AfterValidator(str.strip),
 ]
 Rule = Annotated[str, Field(max_length=500)]
+LabelKey = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-/]+$")]
+LabelValue = Annotated[str, Field(max_length=200)]
 
 
 class Request(BaseModel):
@@ -181,6 +183,22 @@ class CreateTask(Request):
             strict=True,
             description="Resume by itself after a server crash or restart cut its turn "
             "(default: the server's auto_resume setting, on).",
+        ),
+    ] = None
+    labels: Annotated[
+        dict[LabelKey, LabelValue] | None,
+        Field(
+            max_length=20,
+            description="Several machines (dispatch = workers): only a worker with all of "
+            'these labels runs it, e.g. {"gpu": "yes"}.',
+        ),
+    ] = None
+    worker: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=200,
+            description="Several machines: only the worker of this name runs it.",
         ),
     ] = None
 

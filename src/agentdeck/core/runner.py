@@ -25,6 +25,7 @@ from agentdeck.store import TaskStore
 
 MAX_BATCH = 2_000
 COALESCE_SECONDS = 0.01
+BACKLOG = 2 * MAX_BATCH  # events waiting to be stored before the adapter's reading waits
 # The task columns a running turn owns; the lifecycle owns the rest.
 SUMMARY_COLUMNS = (
     "session_id",
@@ -176,6 +177,29 @@ class _Stored:
         return after_stored
 
 
+class _Emitter:
+    """The ``emit`` a turn's adapter gets: events go to the store's queue; `room` (see
+    `agentdeck.agents.base.room`) waits while more than BACKLOG of them wait there."""
+
+    def __init__(self, accept: Callable[[NewEvent], None], backlog: Callable[[], int]) -> None:
+        self._accept = accept
+        self._backlog = backlog
+        self._drained = anyio.Event()
+
+    def __call__(self, event: NewEvent) -> None:
+        self._accept(event)
+
+    async def room(self) -> None:
+        while self._backlog() > BACKLOG:
+            if self._drained.is_set():
+                self._drained = anyio.Event()
+            await self._drained.wait()
+
+    def drained(self) -> None:
+        """A batch was stored."""
+        self._drained.set()
+
+
 class TurnRunner:
     """Runs an adapter for a turn, saving the task's summary columns as events arrive."""
 
@@ -205,13 +229,15 @@ class TurnRunner:
             # A decision is recorded after the tool call it is about (and all before it).
             request = replace(request, approve=stored.first(request.approve))
 
-        def emit(event: NewEvent) -> None:
+        def accept(event: NewEvent) -> None:
             nonlocal finished_sent
             finished_sent = finished_sent or event.kind == EventKind.TURN_FINISHED
             if event.kind == EventKind.TURN_STARTED:
                 event = _instructions_masked(event)
             stored.emitted += 1
             send.send_nowait(event)
+
+        emit = _Emitter(accept, lambda: send.statistics().current_buffer_used)
 
         scope = control.scope()
 
@@ -249,8 +275,9 @@ class TurnRunner:
                     )
                 )
 
-        def over_budget() -> None:
+        def after_batch() -> None:
             nonlocal stopped_at
+            emit.drained()
             if stopped_at is None and not finished_sent:
                 stopped_at = budget.crossed(task, *summary.live_use)
                 if stopped_at is not None:
@@ -258,7 +285,7 @@ class TurnRunner:
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(produce)
-            await self._persist(task, receive, summary, secrets, stored, over_budget)
+            await self._persist(task, receive, summary, secrets, stored, after_batch)
 
         finished = summary.finished or {}
         success = bool(finished.get("success"))

@@ -39,6 +39,17 @@ class Scheduler:
         """Something may be runnable now (a task was queued, a turn ended)."""
         self._wakeup.set()
 
+    async def refusal(
+        self, agent: str, project_path: str, labels: dict[str, str], worker: str | None
+    ) -> str | None:
+        """Why a new task with these routing wishes could never run (None: it can)."""
+        if labels or worker:
+            return (
+                'labels and worker choose among workers (dispatch = "workers", see '
+                "docs/scale-out.md), but this server runs its tasks itself: leave them out"
+            )
+        return None
+
     async def run(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
         """Schedule until cancelled (use with ``TaskGroup.start``)."""
         async with anyio.create_task_group() as tg:

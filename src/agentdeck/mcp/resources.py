@@ -121,6 +121,16 @@ def install_resources(server: MCPServer, core: Core) -> None:
         return _json(await core.costs())
 
     @server.resource(
+        "agent://workers",
+        name="workers",
+        description="The machines that run tasks (several machines, docs/scale-out.md): "
+        "each worker's state, labels, agents, roots, load and last heartbeat.",
+        mime_type="application/json",
+    )
+    async def agent_workers() -> str:
+        return _json(await core.workers())
+
+    @server.resource(
         "agent://audit",
         name="audit",
         description=f"The newest {AUDIT_LIMIT} mutating tool calls: who, what, task, "

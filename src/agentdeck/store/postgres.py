@@ -224,6 +224,12 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE tasks ADD COLUMN on_usage_limit TEXT NOT NULL DEFAULT 'park';
     ALTER TABLE tasks ADD COLUMN resume_at TIMESTAMPTZ;
     """,
+    # Routing to workers (SQLite's version 9).
+    4: """
+    ALTER TABLE tasks ADD COLUMN labels JSON NOT NULL DEFAULT '{}';
+    ALTER TABLE tasks ADD COLUMN worker TEXT;
+    ALTER TABLE tasks ADD COLUMN on_worker TEXT;
+    """,
 }
 
 SCHEMA_VERSION = max(_MIGRATIONS)
@@ -243,6 +249,7 @@ _JSON_FIELDS = {
     "depends_on",
     "blocked_by",
     "budget_step",
+    "labels",
 }
 
 

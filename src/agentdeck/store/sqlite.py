@@ -229,6 +229,11 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE tasks ADD COLUMN on_usage_limit TEXT NOT NULL DEFAULT 'park';
     ALTER TABLE tasks ADD COLUMN resume_at TEXT;
     """,
+    9: """
+    ALTER TABLE tasks ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE tasks ADD COLUMN worker TEXT;
+    ALTER TABLE tasks ADD COLUMN on_worker TEXT;
+    """,
 }
 
 SCHEMA_VERSION = max(_MIGRATIONS)
@@ -255,6 +260,7 @@ _JSON_FIELDS = {
     "depends_on",
     "blocked_by",
     "budget_step",
+    "labels",
 }
 
 

@@ -50,6 +50,7 @@ from agentdeck.core import (
     TaskDetail,
     TaskList,
     TaskQuery,
+    WorkerList,
     parse,
 )
 from agentdeck.errors import AgentdeckError, InvalidInput, TooLarge, Unauthorized
@@ -235,6 +236,10 @@ async def costs(core: Core, request: Request, caller: Caller, data: dict[str, An
     return await core.costs()
 
 
+async def workers(core: Core, request: Request, caller: Caller, data: dict[str, Any]) -> Any:
+    return await core.workers()
+
+
 async def projects(core: Core, request: Request, caller: Caller, data: dict[str, Any]) -> Any:
     return core.projects()
 
@@ -299,6 +304,8 @@ OPERATIONS: tuple[Operation, ...] = (
               answer=AgentList),
     Operation("GET", "/costs", "read", "Cost and tokens per project, agent and day", costs,
               answer=CostLedger),
+    Operation("GET", "/workers", "read", "The workers: state, labels, agents, load, heartbeat",
+              workers, answer=WorkerList),
     Operation("GET", "/projects", "read", "The allowed roots and the projects under them",
               projects, answer=ProjectList),
     Operation("GET", "/prompts", "read", "The prompt templates", prompts, answer=PromptList),

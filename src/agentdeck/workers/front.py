@@ -71,6 +71,24 @@ class RemoteScheduler:
     async def workers(self) -> list[WorkerInfo]:
         return await self.registry.workers(self.settings.heartbeat_timeout_seconds)
 
+    async def refusal(
+        self, agent: str, project_path: str, labels: dict[str, str], worker: str | None
+    ) -> str | None:
+        """Why no registered live worker could ever run such a task (None: one can, maybe
+        once it has a free slot)."""
+        workers = await self.workers()
+        found, why = choose(workers, agent, project_path, labels=labels, worker=worker)
+        kind, _, text = why.partition(": ")
+        if found is not None or kind != "none":
+            return None
+        live = [w for w in workers if w.state == "alive"]
+        listed = "; ".join(
+            f"{w.name} (agents {', '.join(w.agents)}; roots {', '.join(w.roots)}; labels "
+            f"{', '.join(f'{k}={v}' for k, v in w.labels.items()) or 'none'})"
+            for w in live
+        )
+        return f"no worker can run this task: {text}. Live workers: {listed or 'none'}"
+
     async def run(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
         await anyio.to_thread.run_sync(ensure_queue_schema, self.url)
         try:
@@ -133,8 +151,12 @@ class RemoteScheduler:
                 continue
             if task.depends_on and not await dependencies.settle(self.life, task):
                 continue
-            only = await self.registry.last_worker(task.id) if task.session_id else None
-            worker, why = choose(workers, task.agent, task.project_path, worker=only)
+            only = task.worker or (
+                await self.registry.last_worker(task.id) if task.session_id else None
+            )
+            worker, why = choose(
+                workers, task.agent, task.project_path, labels=task.labels, worker=only
+            )
             if worker is None:
                 await self._note(task.id, _reason(why, only))
                 continue
@@ -142,17 +164,20 @@ class RemoteScheduler:
             if attempt is None:
                 continue
             worker.load += 1
+            await self._note(task.id, f"sent to worker {worker.name}", worker.name)
             job = self._job.configure(queue=queue_of(worker.name), queueing_lock=task.id)
             with contextlib.suppress(Exception):  # AlreadyEnqueued: that job will do
                 await job.defer_async(task_id=task.id, attempt=attempt)
-            await self._note(task.id, f"sent to worker {worker.name}")
 
-    async def _note(self, task_id: str, reason: str) -> None:
+    async def _note(self, task_id: str, reason: str, on_worker: str | None = None) -> None:
         """Say why a pending task waits (or where it went), once."""
         with contextlib.suppress(NotFound):
             async with self.life.editing(task_id) as task:
-                if task.status == TaskStatus.PENDING and task.status_reason != reason:
-                    task.status_reason = reason
+                moved = on_worker is not None and task.on_worker != on_worker
+                if moved or task.status == TaskStatus.PENDING and task.status_reason != reason:
+                    task.on_worker = on_worker or task.on_worker
+                    if task.status == TaskStatus.PENDING:
+                        task.status_reason = reason
                     await self.life.save(task)
 
     async def _reap(self) -> None:

@@ -118,6 +118,16 @@ async def test_audit_fits_80_columns_wide_and_json(
     assert entries[0]["outcome"] == "ok"
 
 
+async def test_workers_says_this_server_has_none(
+    cli_settings: Settings, agentdeck: Agentdeck
+) -> None:
+    async with serve(cli_settings) as srv:
+        said = await agentdeck("workers", "--url", srv.url)
+        assert said.exit_code == 0 and "runs its tasks itself" in said.stdout
+        listing = json.loads((await agentdeck("workers", "--json", "--url", srv.url)).stdout)
+        assert listing["dispatch"] == "here" and listing["workers"] == []
+
+
 async def test_costs_per_project_agent_and_day_with_n_a(
     cli_settings: Settings, agentdeck: Agentdeck
 ) -> None:

@@ -62,6 +62,20 @@ async def test_the_cost_ledger_is_a_resource(core_settings: Settings) -> None:
         assert [line["key"] for line in ledger["by_agent"]] == ["fake"]
 
 
+async def test_workers_on_one_machine_are_none_and_routing_wishes_are_refused(
+    core_settings: Settings,
+) -> None:
+    async with mcp_client(core_settings, FakeAgent()) as (client, _):
+        listing = await json_of(client, "agent://workers")
+        assert listing == {"dispatch": "here", "count": 0, "workers": []}
+        result = await client.call_tool(
+            "create_task", {"title": "t", "instructions": "hi", "labels": {"gpu": "yes"}}
+        )
+        envelope = result.structured_content or {}
+        assert result.is_error and envelope["error"]["type"] == "validation_error"
+        assert "this server runs its tasks itself" in envelope["message"]
+
+
 async def test_steer_task_says_it_was_queued_behind_the_turn(core_settings: Settings) -> None:
     async with mcp_client(core_settings, FakeAgent(script=lambda r: [Hang()])) as (client, core):
         task = await create(core, "t", "work")

@@ -134,7 +134,7 @@ async def test_migration_tallies_the_events_already_stored(tmp_path: Path) -> No
         _drop_recovery_columns(db)
         _drop_event_cursor(db)
         db.execute("PRAGMA user_version = 4")
-    assert max(_MIGRATIONS) == 8
+    assert max(_MIGRATIONS) == 9
     store = SqliteStore(path)
     tally = await store.tally("t-1")
     assert (tally.log_events, tally.tool_calls, tally.commands) == (6, 4, 1)
@@ -260,8 +260,9 @@ def test_statistics_kept_by_triggers_equal_a_full_count(
 
 
 def _drop_recovery_columns(db: sqlite3.Connection) -> None:
-    """Undo migration 8."""
+    """Undo migrations 9 and 8."""
     for column in (
+        "labels", "worker", "on_worker",
         "status_reason", "auto_resume", "interrupted_by", "crash_cuts", "owner",
         "accept_command", "accept_retries", "gate", "depends_on", "start_after", "blocked_by",
         "max_cost_usd", "max_tokens", "budget_step", "cost_known", "on_usage_limit", "resume_at",
