@@ -96,15 +96,21 @@ class _Summary:
         self.finished: dict[str, Any] | None = None
         self.model = task.model
         # Provisional usage of this turn (per assistant message, last report of each),
-        # until the agent's totals arrive: (priced cost, usage) by message id.
-        self.live: dict[str, tuple[float, dict[str, Any]]] = {}
+        # until the agent's totals arrive: (priced cost, counted tokens, usage) by message
+        # id, and their sums (kept as they change: checked after every batch).
+        self.live: dict[str, tuple[float, int, dict[str, Any]]] = {}
+        self.live_use: tuple[float, int] = (0.0, 0)
 
-    @property
-    def live_use(self) -> tuple[float, int]:
-        return (
-            sum(c for c, _ in self.live.values()),
-            sum(budget.counted(u) for _, u in self.live.values()),
-        )
+    def _live(self, key: str, usage: dict[str, Any]) -> None:
+        cost, tokens = budget.price(self.model, usage), budget.counted(usage)
+        old_cost, old_tokens, _ = self.live.get(key, (0.0, 0, {}))
+        self.live[key] = (cost, tokens, usage)
+        spent, counted = self.live_use
+        self.live_use = (spent + cost - old_cost, counted + tokens - old_tokens)
+
+    def _end_live(self) -> None:
+        self.live.clear()
+        self.live_use = (0.0, 0)
 
     def _add(self, usage: dict[str, Any]) -> None:
         task = self.task
@@ -119,11 +125,10 @@ class _Summary:
             task.session_id = data["session_id"]
             self.model = data.get("model") or self.model
         elif event.kind == EventKind.USAGE and data.get("partial"):
-            model = data.get("model") or self.model
-            key = str(data.get("message_id") or len(self.live))
-            self.live[key] = (budget.price(model, data), data)
+            self.model = data.get("model") or self.model
+            self._live(str(data.get("message_id") or len(self.live)), data)
         elif event.kind == EventKind.USAGE:
-            self.live.clear()  # the agent's own totals replace the provisional figures
+            self._end_live()  # the agent's own totals replace the provisional figures
             task.cost_known = task.cost_known or bool(data.get("cost_known"))
             self._add(data)
             cost = float(data.get("cost_usd") or 0.0)
@@ -134,11 +139,11 @@ class _Summary:
         elif event.kind == EventKind.TURN_FINISHED:
             self.finished = data
             if self.live:  # stopped before its totals came (cancel, budget): keep what it used
-                for cost, usage in self.live.values():
+                for cost, _, usage in self.live.values():
                     self._add(usage)
                     task.cost_usd += cost
                     task.cost_known = task.cost_known or cost > 0
-                self.live.clear()
+                self._end_live()
             if data.get("result_text") is not None:
                 task.result_text = data["result_text"]
             task.num_turns += int(data.get("num_turns") or 0)

@@ -174,7 +174,7 @@ class RemoteScheduler:
         with contextlib.suppress(NotFound):
             async with self.life.editing(task_id) as task:
                 moved = on_worker is not None and task.on_worker != on_worker
-                if moved or task.status == TaskStatus.PENDING and task.status_reason != reason:
+                if moved or (task.status == TaskStatus.PENDING and task.status_reason != reason):
                     task.on_worker = on_worker or task.on_worker
                     if task.status == TaskStatus.PENDING:
                         task.status_reason = reason
