@@ -48,10 +48,6 @@ class Inbox:
         self._open = False
         self._ready = anyio.Event()
 
-    @property
-    def is_open(self) -> bool:
-        return self._open
-
     def open(self) -> None:
         self._open = True
 
