@@ -5,12 +5,9 @@ dependencies that wait for a merge or cancel the chain, and steering a running t
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
-import anyio
 import pytest
 
 from agentdeck.config import Settings
@@ -20,28 +17,13 @@ from agentdeck.core.usage_limits import RESUME_PROMPT
 from agentdeck.errors import InvalidTransition
 from agentdeck.model import TaskStatus, now
 from fakes.fake_anthropic import FakeAnthropic
-from support.core import create, events_of, task_in
+from support.core import configured, create, events_of, task_in
 from support.git import git, init_repo
 from support.waiting import until
 
 pytestmark = pytest.mark.anyio
 
 TURN = 60.0  # a generous deadline for a few real Claude Code turns
-
-
-@asynccontextmanager
-async def real(settings: Settings) -> AsyncIterator[Core]:
-    """A core on the configured (real) agents, recovered and scheduling."""
-    core = Core(settings)
-    try:
-        async with anyio.create_task_group() as tg:
-            await tg.start(core.run)
-            try:
-                yield core
-            finally:
-                tg.cancel_scope.cancel()
-    finally:
-        core.close()
 
 
 async def decision(core: Core, task_id: str, after: str = "") -> PendingDecision:
@@ -69,7 +51,7 @@ async def test_a_budget_pauses_asks_and_goes_on_when_allowed_or_waits_when_denie
     settings: Settings, project: Path, fake_model: FakeAnthropic
 ) -> None:
     init_repo(project)
-    async with real(settings) as core:
+    async with configured(settings) as core:
         probe = await create(core, "probe", "SAY hi", isolation="none")
         one_call = (await task_in(core, probe.id, TaskStatus.WAITING, timeout=TURN)).input_tokens
         # Two writes (a call each), then a slow answer: the second call crosses the limit,
@@ -118,7 +100,7 @@ async def test_a_gate_reprompts_the_conversation_and_merge_respects_its_verdict(
     settings: Settings, project: Path, fake_model: FakeAnthropic
 ) -> None:
     init_repo(project)
-    async with real(settings) as core:
+    async with configured(settings) as core:
         # The failing check's output reaches the model as the next instruction: here it
         # tells the fake model to write the file the check wants.
         fixes = await create(
@@ -148,7 +130,7 @@ async def test_a_usage_limit_parks_three_tasks_that_resume_in_order_in_their_ses
     # The API says when to retry: long enough for all three to reach the limit before the
     # first one's time comes (and far sooner than the default wait, so it is what counts).
     fake_model.rate_limited = 8
-    async with real(settings.model_copy(update={"usage_limit_jitter_seconds": 0.0})) as core:
+    async with configured(settings.model_copy(update={"usage_limit_jitter_seconds": 0.0})) as core:
         ids = [(await create(core, f"t{i}", f"SAY t{i}", isolation="none")).id for i in range(3)]
         parked = [await task_in(core, i, TaskStatus.PARKED, timeout=TURN) for i in ids]
         for t in parked:
@@ -172,7 +154,7 @@ async def test_a_merged_chain_runs_in_order_and_a_failure_cancels_the_rest(
     settings: Settings, project: Path
 ) -> None:
     init_repo(project)
-    async with real(settings) as core:
+    async with configured(settings) as core:
         a = await create(core, "A", "WRITE a.txt a\nSAY wrote a")
         b = await create(core, "B", "BASH ls", depends_on=[a.id], start_after="merged")
         await task_in(core, a.id, TaskStatus.WAITING, timeout=TURN)
@@ -195,7 +177,7 @@ async def test_a_merged_chain_runs_in_order_and_a_failure_cancels_the_rest(
 async def test_a_steer_reaches_the_running_turn_at_its_next_step(
     settings: Settings, fake_model: FakeAnthropic
 ) -> None:
-    async with real(settings) as core:
+    async with configured(settings) as core:
         # Sent while a tool runs: Claude Code hands it to the model with the tool result.
         busy = await create(core, "busy", "BASH sleep 3\nSAY first", isolation="none")
         await until(core, lambda: _has_event(core, busy.id, "tool_call"), TURN)

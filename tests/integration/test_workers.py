@@ -17,11 +17,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-import anyio
 import psutil
 import pytest
 
@@ -29,8 +28,8 @@ from agentdeck.config import Settings, load_settings
 from agentdeck.core import ContinueTask, Core
 from agentdeck.errors import InvalidInput
 from agentdeck.model import TaskStatus
-from support.core import create, events_of, task_in
-from support.waiting import wait_until
+from support.core import configured, create, events_of, task_in
+from support.waiting import until, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -69,20 +68,6 @@ def front_settings(
     return load_settings(env=env)
 
 
-@asynccontextmanager
-async def front(settings: Settings) -> AsyncIterator[Core]:
-    core = Core(settings)
-    try:
-        async with anyio.create_task_group() as tg:
-            await tg.start(core.run)
-            try:
-                yield core
-            finally:
-                tg.cancel_scope.cancel()
-    finally:
-        core.close()
-
-
 @contextmanager
 def worker(
     tmp_path: Path, url: str, name: str, roots: Path, *, max_running: int = 2, labels: str = ""
@@ -117,9 +102,7 @@ async def _live(core: Core, *names: str) -> None:
         live = {w.name for w in (await core.workers()).workers if w.state == "alive"}
         return set(names) <= live
 
-    with anyio.fail_after(30):
-        while not await ready():
-            await anyio.sleep(0.05)
+    await until(core, ready, 30)
 
 
 def _marked(task_id: str) -> list[psutil.Process]:
@@ -136,7 +119,7 @@ def _marked(task_id: str) -> list[psutil.Process]:
 async def test_a_turn_runs_on_a_worker_and_its_events_reach_the_front(
     tmp_path: Path, project: Path, front_settings: Settings, postgres_url: str
 ) -> None:
-    async with front(front_settings) as core:
+    async with configured(front_settings) as core:
         with pytest.raises(InvalidInput, match=r"no worker can run this task.*Live workers: none"):
             await create(core, "nobody serves", "0")
         with worker(tmp_path, postgres_url, "w1", project):
@@ -157,7 +140,7 @@ async def test_a_turn_runs_on_a_worker_and_its_events_reach_the_front(
 async def test_labels_and_a_worker_name_route_a_task_and_no_match_is_refused(
     tmp_path: Path, project: Path, front_settings: Settings, postgres_url: str
 ) -> None:
-    async with front(front_settings) as core:
+    async with configured(front_settings) as core:
         with (
             worker(tmp_path, postgres_url, "gpu", project, labels="gpu=yes,os=linux"),
             worker(tmp_path, postgres_url, "plain", project),
@@ -184,7 +167,7 @@ async def test_labels_and_a_worker_name_route_a_task_and_no_match_is_refused(
 async def test_cancel_at_the_front_stops_the_remote_agent_within_two_seconds(
     tmp_path: Path, project: Path, front_settings: Settings, postgres_url: str
 ) -> None:
-    async with front(front_settings) as core:
+    async with configured(front_settings) as core:
         with worker(tmp_path, postgres_url, "w1", project):
             await _live(core, "w1")
             task = await create(core, "long", "60")
@@ -200,7 +183,7 @@ async def test_cancel_at_the_front_stops_the_remote_agent_within_two_seconds(
 async def test_a_killed_worker_interrupts_its_turn_which_resumes_when_it_is_back(
     tmp_path: Path, project: Path, front_settings: Settings, postgres_url: str
 ) -> None:
-    async with front(front_settings) as core:
+    async with configured(front_settings) as core:
         with worker(tmp_path, postgres_url, "w1", project) as proc:
             await _live(core, "w1")
             task = await create(core, "cut", "60")

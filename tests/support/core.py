@@ -50,7 +50,20 @@ async def task_in(core: Core, task_id: str, *statuses: TaskStatus, timeout: floa
 @asynccontextmanager
 async def running(settings: Settings, *agents: Agent) -> AsyncIterator[Core]:
     """A core on ``agents`` (default: one `FakeAgent`), recovered and scheduling."""
-    core = Core(settings, agents={a.name: a for a in agents or (FakeAgent(),)})
+    async with run(Core(settings, agents={a.name: a for a in agents or (FakeAgent(),)})) as core:
+        yield core
+
+
+@asynccontextmanager
+async def configured(settings: Settings) -> AsyncIterator[Core]:
+    """A core on the agents ``settings`` configure (the real CLIs), recovered and scheduling."""
+    async with run(Core(settings)) as core:
+        yield core
+
+
+@asynccontextmanager
+async def run(core: Core) -> AsyncIterator[Core]:
+    """``core`` running for the block, closed after."""
     try:
         async with anyio.create_task_group() as tg:
             await tg.start(core.run)

@@ -16,6 +16,7 @@ from agentdeck.config import Settings
 from agentdeck.model import TaskStatus
 from agentdeck.notify import SendResult
 from support.core import create, running, task_in
+from support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -64,9 +65,7 @@ async def test_ten_cut_tasks_make_one_summary(core_settings: Settings) -> None:
     sent = Sent()
     async with deck(settings, sent) as server:
         await task_in(server.core, ids[0], TaskStatus.IN_PROGRESS)  # the first resumes
-        with anyio.fail_after(10):
-            while not sent.messages:
-                await anyio.sleep(0.01)
+        await wait_until(lambda: sent.messages, 10)
         await anyio.wait_all_tasks_blocked()
     titles = [title for title, _, _ in sent.messages]
     assert titles == ["agentdeck restarted: 10 tasks interrupted — resuming"]
@@ -86,9 +85,7 @@ async def test_the_crash_loop_guard_sends_one_needs_you(core_settings: Settings)
         await task_in(core, task.id, TaskStatus.IN_PROGRESS)
     sent = Sent()
     async with deck(settings, sent):
-        with anyio.fail_after(10):
-            while not sent.messages:
-                await anyio.sleep(0.01)
+        await wait_until(lambda: sent.messages, 10)
         await anyio.wait_all_tasks_blocked()
     assert [(t, k) for t, _, k in sent.messages] == [
         ("agentdeck restarted: task crashy interrupted — needs you", "warning")
