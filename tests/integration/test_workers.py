@@ -2,7 +2,8 @@
 `agentdeck worker` subprocesses on a private PostgreSQL cluster.
 
 A task runs on a worker and its events reach the front's watchers; labels and a worker
-name route tasks, and a task no live worker could serve is refused at create; cancel at
+name route tasks, and a task no live worker could serve is refused at create; an
+approval answered at the front reaches the agent waiting on its worker; cancel at
 the front stops the remote agent in ≤ 2 s with no process left; a worker killed with
 SIGKILL mid-turn has its task ``interrupted`` within the heartbeat timeout + 5 s, naming
 it, and the task resumes when it is back.
@@ -25,8 +26,8 @@ import psutil
 import pytest
 
 from agentdeck.config import Settings, load_settings
-from agentdeck.core import ContinueTask, Core
-from agentdeck.errors import InvalidInput
+from agentdeck.core import ContinueTask, Core, Respond
+from agentdeck.errors import InvalidInput, InvalidTransition
 from agentdeck.model import TaskStatus
 from support.core import configured, create, events_of, task_in
 from support.waiting import until, wait_until
@@ -38,6 +39,8 @@ pytestmark = pytest.mark.anyio
 HEARTBEAT_TIMEOUT = 5.0
 # A command agent: prints, then sleeps as many seconds as its instructions say.
 AGENT = ["sh", "-c", 'echo "started $0"; sleep "$0"; echo "slept $0"', "{instructions}"]
+# An ACP agent that asks before it runs a tool (tests/fakes/fake_acp_agent.py).
+ASKER = [sys.executable, str(Path(__file__).parents[1] / "fakes" / "fake_acp_agent.py")]
 
 
 def _home(tmp_path: Path, name: str) -> Path:
@@ -45,7 +48,9 @@ def _home(tmp_path: Path, name: str) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_text(
         f'default_agent = "sleepy"\napproval_policy = "bypass"\n\n'
-        f"[agents.sleepy]\ncommand = {json.dumps(AGENT)}\nversion_command = []\n",
+        f"[agents.sleepy]\ncommand = {json.dumps(AGENT)}\nversion_command = []\n\n"
+        f'[agents.asker]\ncommand = {json.dumps(ASKER)}\nprotocol = "acp"\n'
+        f'env = {{ FAKE_ACP_DIR = "{tmp_path / "acp-state"}" }}\n',
         encoding="utf-8",
     )
     return home
@@ -204,3 +209,40 @@ async def test_a_killed_worker_interrupts_its_turn_which_resumes_when_it_is_back
             await core.continue_(ContinueTask(id=task.id, instructions="0"))
             back = await task_in(core, task.id, TaskStatus.WAITING, timeout=30)
             assert back.result_text and "slept 0" in back.result_text
+
+
+async def test_an_approval_answered_at_the_front_reaches_the_agent_on_its_worker(
+    tmp_path: Path, project: Path, front_settings: Settings, postgres_url: str
+) -> None:
+    async with configured(front_settings) as core:
+        with worker(tmp_path, postgres_url, "w1", project):
+            await _live(core, "w1")
+            task = await create(
+                core, "asks", "RUN yes.txt ran\nRUN no.txt ran\nSAY done",
+                agent="asker", policy="ask",
+            )  # fmt: skip
+            for decision, file in (("allow", "yes.txt"), ("deny", "no.txt")):
+                await task_in(core, task.id, TaskStatus.INPUT_REQUIRED, timeout=30)
+                [pending] = await wait_until(lambda: core.pending().pending, timeout=10)
+                assert pending.task_id == task.id and f"write {file}" in json.dumps(pending.input)
+                _, answered = await core.respond(
+                    Respond(id=task.id, decision=decision, message=f"{decision} at the front")
+                )
+                assert answered.request_id == pending.request_id
+                with pytest.raises(InvalidTransition, match="already settled"):
+                    await core.respond(
+                        Respond(id=task.id, decision="allow", request_id=pending.request_id)
+                    )
+                assert not [p for p in core.pending().pending if p.task_id == task.id]
+            done = await task_in(core, task.id, TaskStatus.WAITING, timeout=30)
+            worktree = Path(done.cwd)
+            assert (worktree / "yes.txt").read_text() == "ran"
+            assert not (worktree / "no.txt").exists()
+            decided = [
+                e.data for e in await events_of(core, task.id, "log")
+                if e.data.get("source") == "approvals"
+            ]  # fmt: skip
+            assert [(d["decision"], d["by"]) for d in decided] == [
+                ("allow", "user"),
+                ("deny", "user"),
+            ]

@@ -167,7 +167,13 @@ class Core:
         if settings.dispatch == "workers":  # turns run on workers (agentdeck.workers)
             from agentdeck.workers.front import RemoteScheduler
 
-            self._scheduler = RemoteScheduler(settings, self._store, self._life, self._bus)  # type: ignore[assignment,arg-type]
+            self._scheduler = RemoteScheduler(  # type: ignore[assignment]
+                settings,
+                self._store,  # type: ignore[arg-type]
+                self._life,
+                self._bus,
+                self._decisions.open,
+            )
         self.access = Access(settings, self._store)  # tokens / JWT / loopback (docs/security.md)
         self.prompts = PromptLibrary(settings)
         self._agent_infos: dict[str, AgentInfo] | None = None
@@ -400,7 +406,7 @@ class Core:
     async def respond(self, request: Respond, by: str = "user") -> tuple[Task, PendingDecision]:
         """Settle a task's open decision (its oldest, or ``request_id``)."""
         task = await self.get(request.id)
-        pending = self._decisions.respond(
+        pending = await self._decisions.respond(
             task.id, request.decision, request.message, request.request_id, by
         )
         return task, PendingDecision(**pending.to_dict())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -30,6 +31,25 @@ class Answer:
     by: str
     at: datetime = field(default_factory=now)
 
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "decision": self.decision,
+            "message": self.message,
+            "by": self.by,
+            "at": self.at.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Answer:
+        return cls(
+            data["decision"], data["message"], data["by"], datetime.fromisoformat(data["at"])
+        )
+
+
+# Takes an answer to the record shared with other machines (agentdeck.workers.decisions)
+# and returns the answer recorded there first: this one, or one that came before it.
+Relay = Callable[["Pending", Answer], Awaitable[Answer]]
+
 
 @dataclass
 class Pending:
@@ -45,6 +65,22 @@ class Pending:
     created_at: datetime = field(default_factory=now)
     answer: Answer | None = None
     settled: anyio.Event = field(default_factory=anyio.Event)
+    relay: Relay | None = None  # set when another machine also answers or waits on it
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], relay: Relay | None = None) -> Pending:
+        """The request a ``permission_request`` event describes (`to_dict`'s inverse)."""
+        return cls(
+            data["request_id"],
+            data["task_id"],
+            int(data["turn"]),
+            data["tool"],
+            data["input"],
+            data["summary"],
+            data.get("kind", "tool"),
+            datetime.fromisoformat(data["created_at"]),
+            relay=relay,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,8 +124,9 @@ class Approvals:
                 a for a in self._askers.get(pending.task_id, []) if a is not asker
             ]
             return
-        if answer is not None and pending.answer is None:
-            self.settle(pending, answer)
+        if answer is not None:
+            with contextlib.suppress(InvalidTransition):  # another answer came first
+                await self.answer(pending, answer)
 
     def open(
         self,
@@ -99,10 +136,15 @@ class Approvals:
         tool_input: dict[str, Any],
         summary: str,
         kind: Literal["tool", "budget"] = "tool",
+        relay: Relay | None = None,
     ) -> Pending:
         pending = Pending(
-            f"p-{secrets.token_hex(5)}", task_id, turn, tool, tool_input, summary, kind
-        )
+            f"p-{secrets.token_hex(5)}", task_id, turn, tool, tool_input, summary, kind,
+            relay=relay,
+        )  # fmt: skip
+        return self.add(pending)
+
+    def add(self, pending: Pending) -> Pending:
         self._open[pending.id] = pending
         return pending
 
@@ -110,7 +152,9 @@ class Approvals:
         self._open.pop(pending.id, None)
 
     def all(self) -> list[Pending]:
-        return sorted(self._open.values(), key=lambda p: p.created_at)
+        """The requests still waiting for an answer, oldest first."""
+        waiting = [p for p in self._open.values() if p.answer is None]
+        return sorted(waiting, key=lambda p: p.created_at)
 
     def for_task(self, task_id: str) -> list[Pending]:
         return [p for p in self.all() if p.task_id == task_id]
@@ -134,16 +178,35 @@ class Approvals:
             )
         return pending
 
+    async def answer(self, pending: Pending, answer: Answer) -> None:
+        """Settle ``pending`` with ``answer``; refused when another answer came first.
+
+        A request with a relay takes the answer its shared record holds first: this one,
+        unless another machine's came before it."""
+        first = answer
+        if pending.answer is None and pending.relay is not None:
+            first = await pending.relay(pending, answer)
+        if pending.answer is None:
+            pending.answer = first
+            pending.settled.set()
+        if pending.answer != answer:
+            raise _settled_already(pending)
+
     @staticmethod
     def settle(pending: Pending, answer: Answer) -> None:
         if pending.answer is not None:
-            raise InvalidTransition(
-                f"decision {pending.id} was already settled ({pending.answer.decision} by "
-                f"{pending.answer.by})",
-                {"request_id": pending.id},
-            )
+            raise _settled_already(pending)
         pending.answer = answer
         pending.settled.set()
+
+
+def _settled_already(pending: Pending) -> InvalidTransition:
+    assert pending.answer is not None
+    return InvalidTransition(
+        f"decision {pending.id} was already settled ({pending.answer.decision} by "
+        f"{pending.answer.by})",
+        {"request_id": pending.id},
+    )
 
 
 class Decisions:
@@ -154,9 +217,12 @@ class Decisions:
     the timeout (a denial); the decision is recorded as an event either way.
     """
 
-    def __init__(self, lifecycle: Lifecycle, timeout_seconds: float) -> None:
+    def __init__(
+        self, lifecycle: Lifecycle, timeout_seconds: float, relay: Relay | None = None
+    ) -> None:
         self.lifecycle = lifecycle
         self.timeout_seconds = timeout_seconds
+        self.relay = relay  # on a worker: answers are recorded where the front sees them
         self.open = Approvals()
 
     def approver(self, task_id: str, turn: int) -> Approver:
@@ -195,8 +261,9 @@ class Decisions:
         if verdict != "ask":
             return verdict == "allow", why
         pending = self.open.open(
-            task_id, turn, tool, tool_input, prompt or policy.summary(tool, tool_input)
-        )
+            task_id, turn, tool, tool_input, prompt or policy.summary(tool, tool_input),
+            relay=self.relay,
+        )  # fmt: skip
         answer = await self._ask(pending, f"{tool} needs your decision")
         if answer.decision == "deny":
             return False, answer.message or "The user denied this."
@@ -205,7 +272,9 @@ class Decisions:
     async def ask_budget(self, task_id: str, turn: int, spent: dict[str, Any]) -> bool:
         """Ask the user whether the task, stopped at its budget, may spend more."""
         summary = f"the task {spent['text']}: allow raises the budget and goes on"
-        pending = self.open.open(task_id, turn, "budget", spent, summary, kind="budget")
+        pending = self.open.open(
+            task_id, turn, "budget", spent, summary, kind="budget", relay=self.relay
+        )
         answer = await self._ask(pending, f"it {spent['text']}: more budget needs your decision")
         return answer.decision != "deny"
 
@@ -229,14 +298,13 @@ class Decisions:
                     await pending.settled.wait()
                 askers.cancel_scope.cancel()
             if pending.answer is None:
-                Approvals.settle(
-                    pending,
-                    Answer(
-                        "deny",
-                        f"No decision within {self.timeout_seconds:g} s, so this was not allowed.",
-                        "timeout",
-                    ),
+                timeout = Answer(
+                    "deny",
+                    f"No decision within {self.timeout_seconds:g} s, so this was not allowed.",
+                    "timeout",
                 )
+                with contextlib.suppress(InvalidTransition):  # an answer came just before
+                    await self.open.answer(pending, timeout)
         finally:
             self.open.close(pending)
         answer = pending.answer
@@ -275,10 +343,10 @@ class Decisions:
             else:
                 await self.lifecycle.save(task, [decided])
 
-    def respond(
+    async def respond(
         self, task_id: str, decision: Decision, message: str, request_id: str | None, by: str
     ) -> Pending:
         """Settle the task's open request (its oldest, or ``request_id``)."""
         pending = self.open.find(task_id, request_id)
-        Approvals.settle(pending, Answer(decision, message, by))
+        await self.open.answer(pending, Answer(decision, message, by))
         return pending

@@ -230,6 +230,16 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE tasks ADD COLUMN worker TEXT;
     ALTER TABLE tasks ADD COLUMN on_worker TEXT;
     """,
+    # Approvals across machines (agentdeck.workers.decisions): the first answer to each
+    # request a worker waits on.
+    5: """
+    CREATE TABLE decisions (
+        request_id TEXT PRIMARY KEY,
+        task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+        answer JSON NOT NULL,
+        recorded_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    """,
 }
 
 SCHEMA_VERSION = max(_MIGRATIONS)

@@ -15,6 +15,9 @@ worker, told by NOTIFY, stops the agent.
   defers one procrastinate job on the worker's queue (``queueing_lock`` = the task).
 - **Fan-out.** Every task write by a worker arrives by LISTEN/NOTIFY and is published on
   the front's bus, so MCP subscriptions, SSE and push see remote turns as local ones.
+- **Approvals.** Requests a worker's turn waits on are mirrored into the front's
+  approvals before their change is published, and answered through the shared record
+  (`agentdeck.workers.decisions`).
 - **Reaper.** A worker silent for ``heartbeat_timeout_seconds`` is dead; its running
   tasks become ``interrupted`` with the worker named in ``status_reason``
   (``update_task`` resumes them, on that worker once it is back).
@@ -31,11 +34,13 @@ import anyio
 from agentdeck.bus import Bus, Change
 from agentdeck.config import Settings
 from agentdeck.core import dependencies
+from agentdeck.core.approvals import Approvals
 from agentdeck.core.lifecycle import Lifecycle
 from agentdeck.core.runner import TurnControl
 from agentdeck.errors import InvalidTransition, NotFound
 from agentdeck.model import TaskStatus
 from agentdeck.store.postgres import PostgresStore
+from agentdeck.workers.decisions import Mirror
 from agentdeck.workers.registry import Registry, WorkerInfo, choose, ensure_queue_schema
 from agentdeck.workers.worker import TASK_NAME, queue_app, queue_of
 
@@ -47,7 +52,14 @@ TICK = 1.0  # seconds between two looks at capacity and heartbeats
 class RemoteScheduler:
     """Sends turns to workers instead of running them (see the module)."""
 
-    def __init__(self, settings: Settings, store: PostgresStore, life: Lifecycle, bus: Bus) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: PostgresStore,
+        life: Lifecycle,
+        bus: Bus,
+        approvals: Approvals,
+    ) -> None:
         assert settings.database_url
         self.url: str = settings.database_url
         self.settings = settings
@@ -55,6 +67,7 @@ class RemoteScheduler:
         self.life = life
         self.bus = bus
         self.registry = Registry(settings.database_url)
+        self.mirror = Mirror(store, self.registry, approvals)
         self.running: dict[str, TurnControl] = {}  # never filled: turns run on workers
         self._wakeup = anyio.Event()
         self._stopping = False
@@ -93,6 +106,7 @@ class RemoteScheduler:
         await anyio.to_thread.run_sync(ensure_queue_schema, self.url)
         try:
             async with self._app.open_async(), anyio.create_task_group() as tg:
+                await tg.start(self.mirror.run)
                 listening = anyio.Event()
                 tg.start_soon(self._fan_out, listening.set)
                 await listening.wait()
@@ -122,6 +136,12 @@ class RemoteScheduler:
         while True:
             try:
                 async for change in self.store.changes(ready=ready):
+                    if change["what"] == "answered":
+                        continue  # a decision recorded: the worker's own write follows
+                    try:
+                        await self.mirror.sync(change["task_id"], change["status"])
+                    except Exception:
+                        log.exception("mirroring the decisions of %s failed", change["task_id"])
                     self.bus.publish(
                         Change(
                             change["task_id"],

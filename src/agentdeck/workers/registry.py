@@ -1,15 +1,17 @@
-"""The workers table and the dispatches table (PostgreSQL; created by the store's migrations).
+"""The workers, dispatches and decisions tables (PostgreSQL; created by the store's migrations).
 
 A worker registers (name, labels, agents, roots, capacity) and heartbeats; the clock is
 the database's, so machines need not agree on the time. A *dispatch* is one turn sent
 to one worker: ``queued`` (the front deferred a job), ``running`` (the worker claimed
 it), ``done`` or ``lost`` (its worker died). Its ``attempt`` grows with each dispatch of
 the task, and a worker claims only the attempt it was sent: a duplicate or late
-delivery of an old job finds nothing to claim and exits.
+delivery of an old job finds nothing to claim and exits. A *decision* is the first
+answer to a request a worker's turn waits on (`agentdeck.workers.decisions`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Json
 from psycopg_pool import ConnectionPool
+
+from agentdeck.store.postgres import CHANNEL
 
 T = TypeVar("T")
 Conn = psycopg.Connection[dict[str, Any]]
@@ -208,6 +212,38 @@ class Registry:
             " AND attempt = %s AND state = ANY(%s)",
             (task_id, attempt, list(OPEN)),
         )
+
+    # -- decisions ----------------------------------------------------------------
+
+    async def answer(self, request_id: str, task_id: str, answer: dict[str, Any]) -> dict[str, Any]:
+        """Record ``answer`` unless the request has one; the one recorded first. A new
+        answer is announced on the changes channel (``what`` = ``answered``)."""
+
+        def go(db: Conn) -> dict[str, Any]:
+            if _exec(
+                db,
+                "INSERT INTO decisions (request_id, task_id, answer) VALUES (%s, %s, %s)"
+                " ON CONFLICT (request_id) DO NOTHING",
+                (request_id, task_id, Json(answer)),
+            ):
+                note = {"o": "decisions", "t": task_id, "w": "answered", "s": None, "q": 0}
+                db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, json.dumps(note)))
+            row = db.execute(
+                "SELECT answer FROM decisions WHERE request_id = %s", (request_id,)
+            ).fetchone()
+            assert row is not None
+            return dict(row["answer"])
+
+        return await self._run(go)
+
+    async def answers(self, request_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """request id -> its recorded answer, for those of ``request_ids`` that have one."""
+        rows = await self._run(
+            _rows,
+            "SELECT request_id, answer FROM decisions WHERE request_id = ANY(%s)",
+            (list(request_ids),),
+        )
+        return {r["request_id"]: dict(r["answer"]) for r in rows}
 
 
 def _exec(db: Conn, sql: str, params: Sequence[Any]) -> bool:

@@ -6,7 +6,9 @@ shared store, whose NOTIFY tells the front. Turns arrive as procrastinate jobs o
 worker's own queue (``agentdeck.<name>``); each job names a task and an attempt, and the
 worker runs it only if it claims that attempt (a duplicate delivery exits). While a
 turn runs, the worker follows the store's changes: a task the front cancelled or ended
-has its turn stopped here (its process group killed) within a notification's time.
+has its turn stopped here (its process group killed) within a notification's time, and
+an approval answered at the front settles the request the turn waits on
+(`agentdeck.workers.decisions`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from agentdeck.core.runner import TurnControl
 from agentdeck.core.turn import Turn
 from agentdeck.model import TaskStatus
 from agentdeck.store.postgres import PostgresStore
+from agentdeck.workers.decisions import relay_through, settle_answered
 from agentdeck.workers.registry import Registry, ensure_queue_schema
 
 log = logging.getLogger(__name__)
@@ -68,9 +71,9 @@ class Worker:
         self.registry = Registry(self.url)
         self.agents = build_agents(settings) if agents is None else agents
         life = Lifecycle(self.store, Bus())
-        self.turn = Turn(
-            settings, life, Decisions(life, settings.approval_timeout_seconds), self.agents
-        )
+        relay = relay_through(self.registry)
+        self.decisions = Decisions(life, settings.approval_timeout_seconds, relay)
+        self.turn = Turn(settings, life, self.decisions, self.agents)
         self.running: dict[str, TurnControl] = {}
 
     def close(self) -> None:
@@ -106,7 +109,7 @@ class Worker:
             async with app.open_async(), anyio.create_task_group() as tg:
                 tg.start_soon(self._heartbeat)
                 ready = anyio.Event()
-                tg.start_soon(self._follow_cancels, ready.set)
+                tg.start_soon(self._follow_front, ready.set)
                 await ready.wait()
                 tg.start_soon(self._jobs, app)
                 task_status.started()
@@ -136,15 +139,22 @@ class Worker:
                 await self.registry.heartbeat(self.options.name, len(self.running))
             await anyio.sleep(every)
 
-    async def _follow_cancels(self, ready: Any) -> None:
-        """Stop the turn of a task the front ended (cancelled, completed) or deleted."""
+    async def _follow_front(self, ready: Any) -> None:
+        """Stop the turn of a task the front ended (cancelled, completed) or deleted, and
+        settle the requests of a turn that the front answered."""
         async for change in self.store.changes(ready=ready):
-            control = self.running.get(change["task_id"])
+            task_id = change["task_id"]
+            control = self.running.get(task_id)
             if control is None:
                 continue
             status = change["status"]
             if change["what"] == "deleted" or (status and TaskStatus(status).terminal):
                 control.cancel("cancelled by the user")
+            elif change["what"] == "answered":
+                try:
+                    await settle_answered(self.registry, self.decisions.open, task_id)
+                except Exception:  # a blip: the turn's timeout still ends the wait
+                    log.exception("reading the answers for %s failed", task_id)
 
     async def _run_turn(self, task_id: str, attempt: int) -> None:
         name = self.options.name
