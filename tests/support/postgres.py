@@ -51,17 +51,24 @@ class Cluster:
     host: str
     port: int
     user: str | None  # the OS user it runs as (None: the current one)
+    wrap: tuple[str, ...] = ()  # put before its commands (e.g. into a network namespace)
 
     def url(self, dbname: str = "postgres", host: str | None = None) -> str:
-        return f"postgresql://postgres@{host or self.host}:{self.port}/{dbname}"
+        """A URL over TCP to ``host`` (default: where it listens); the tests' own
+        statements go through its unix socket, which every namespace reaches."""
+        host = host or self.host
+        if host.startswith("/"):
+            return f"postgresql://postgres@/{dbname}?host={host}&port={self.port}"
+        return f"postgresql://postgres@{host}:{self.port}/{dbname}"
 
     def _as_user(self, argv: list[str]) -> list[str]:
-        return ["runuser", "-u", self.user, "--", *argv] if self.user else argv
+        user = ["runuser", "-u", self.user, "--"] if self.user else []
+        return [*self.wrap, *user, *argv]
 
     def sql(self, statement: str) -> None:
         import psycopg
 
-        with psycopg.connect(self.url(), autocommit=True) as db:
+        with psycopg.connect(self.url(host=str(self.root)), autocommit=True) as db:
             db.execute(statement.encode())
 
     def create_database(self) -> str:
@@ -88,8 +95,12 @@ def missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-def start_cluster(listen: str = "127.0.0.1") -> Cluster:
-    """initdb + pg_ctl start in a new temp dir; `Cluster.stop` ends it."""
+def start_cluster(
+    listen: str = "127.0.0.1", wrap: tuple[str, ...] = (), trust: str | None = None
+) -> Cluster:
+    """initdb + pg_ctl start in a new temp dir; `Cluster.stop` ends it. ``wrap`` goes
+    before the server's command (e.g. ``ip netns exec NS``); clients from the network
+    ``trust`` (a CIDR) may connect too."""
     bindir = _bindir()
     if bindir is None:
         missing("PostgreSQL (initdb, pg_ctl) is not installed")
@@ -103,13 +114,17 @@ def start_cluster(listen: str = "127.0.0.1") -> Cluster:
     if user:
         entry = pwd.getpwnam(user)
         os.chown(root, entry.pw_uid, entry.pw_gid)
-    cluster = Cluster(bindir, root, "127.0.0.1", _free_port(), user)
+    cluster = Cluster(bindir, root, listen, _free_port(), user)
     initdb = [str(bindir / "initdb"), "-D", str(root / "data"), "-U", "postgres", "-A", "trust",
               "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"]  # fmt: skip
     done = subprocess.run(cluster._as_user(initdb), capture_output=True, text=True, check=False)
     if done.returncode != 0:
         shutil.rmtree(root, ignore_errors=True)
         pytest.fail(f"initdb failed: {done.stderr[-2000:]}")
+    if trust:
+        with (root / "data" / "pg_hba.conf").open("a") as hba:
+            hba.write(f"host all all {trust} trust\n")
+    cluster.wrap = wrap
     options = (
         f"-k {root} -p {cluster.port} -h {listen} -c fsync=off -c synchronous_commit=off"
         " -c full_page_writes=off -c max_connections=200"
