@@ -30,6 +30,7 @@ BENCHMARKS = {
     "ingest": "benchmarks.bench_events",
     "wait": "benchmarks.bench_wait",
     "subscribers": "benchmarks.bench_subscribers",
+    "remote": "benchmarks.bench_remote",
     "load": "benchmarks.bench_load",
     "streaming": "benchmarks.bench_streaming",
     "notify": "benchmarks.bench_notify",

@@ -103,10 +103,17 @@ async def listen(url: str, uri: str, arrivals: list[float], ready: Callable[[], 
 
 
 async def one_round(
-    server_url: str, wd: Workdir, subscribe: Subscriber, n: int, sz: dict[str, Any], tag: str
+    server_url: str,
+    wd: Workdir,
+    subscribe: Subscriber,
+    n: int,
+    sz: dict[str, Any],
+    tag: str,
+    windowed: bool = True,
 ) -> tuple[list[float], int]:
     """Latencies (s) of every first notification per line per subscriber, and how many
-    (subscriber, line) pairs got none."""
+    (subscriber, line) pairs got none: ``windowed``, one that arrives before the next
+    line is printed; else the first after the line, whenever it arrives."""
     go, log = wd.root / f"go-{tag}", wd.root / f"ticks-{tag}.log"
     instructions = f"--count {sz['ticks']} --every {sz['every']} --go {go} --log {log}"
     async with mcp_session(server_url) as control:
@@ -154,7 +161,7 @@ async def one_round(
     for got in arrivals:
         got = [a for a in got if a >= begin]
         for i, tick in enumerate(ticks):
-            following = ticks[i + 1] if i + 1 < len(ticks) else float("inf")
+            following = ticks[i + 1] if windowed and i + 1 < len(ticks) else float("inf")
             first = next((a for a in got if tick <= a < following), None)
             if first is None:
                 missed += 1

@@ -88,6 +88,10 @@ class Cluster:
         )  # fmt: skip
 
 
+class Unavailable(RuntimeError):
+    """PostgreSQL is not installed, or cannot be started on this machine."""
+
+
 def missing(reason: str) -> None:
     """Skip, or fail under CI=true: a missing PostgreSQL is never a silent pass there."""
     if os.environ.get("CI") == "true":
@@ -98,17 +102,31 @@ def missing(reason: str) -> None:
 def start_cluster(
     listen: str = "127.0.0.1", wrap: tuple[str, ...] = (), trust: str | None = None
 ) -> Cluster:
+    """`launch_cluster` for a test: skips (fails under CI=true) where PostgreSQL is
+    missing, fails where it does not start."""
+    try:
+        return launch_cluster(listen, wrap, trust)
+    except Unavailable as exc:
+        missing(str(exc))
+        raise  # unreachable: missing() raises
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+
+
+def launch_cluster(
+    listen: str = "127.0.0.1", wrap: tuple[str, ...] = (), trust: str | None = None
+) -> Cluster:
     """initdb + pg_ctl start in a new temp dir; `Cluster.stop` ends it. ``wrap`` goes
     before the server's command (e.g. ``ip netns exec NS``); clients from the network
-    ``trust`` (a CIDR) may connect too."""
+    ``trust`` (a CIDR) may connect too. Raises `Unavailable`, or RuntimeError when
+    initdb or the start fails (benchmarks use it too: no pytest outcomes here)."""
     bindir = _bindir()
     if bindir is None:
-        missing("PostgreSQL (initdb, pg_ctl) is not installed")
-        raise AssertionError  # unreachable: missing() raises
+        raise Unavailable("PostgreSQL (initdb, pg_ctl) is not installed")
     user: str | None = None
     if os.geteuid() == 0:
         if shutil.which("runuser") is None:
-            missing("running as root without runuser: PostgreSQL cannot be started")
+            raise Unavailable("running as root without runuser: PostgreSQL cannot be started")
         user = "nobody"
     root = Path(tempfile.mkdtemp(prefix="agentdeck-pg-"))
     if user:
@@ -120,7 +138,7 @@ def start_cluster(
     done = subprocess.run(cluster._as_user(initdb), capture_output=True, text=True, check=False)
     if done.returncode != 0:
         shutil.rmtree(root, ignore_errors=True)
-        pytest.fail(f"initdb failed: {done.stderr[-2000:]}")
+        raise RuntimeError(f"initdb failed: {done.stderr[-2000:]}")
     if trust:
         with (root / "data" / "pg_hba.conf").open("a") as hba:
             hba.write(f"host all all {trust} trust\n")
@@ -135,7 +153,7 @@ def start_cluster(
     if done.returncode != 0:
         log = (root / "log").read_text(errors="replace") if (root / "log").exists() else ""
         shutil.rmtree(root, ignore_errors=True)
-        pytest.fail(f"pg_ctl start failed: {done.stderr[-1000:]} {log[-2000:]}")
+        raise RuntimeError(f"pg_ctl start failed: {done.stderr[-1000:]} {log[-2000:]}")
     return cluster
 
 
