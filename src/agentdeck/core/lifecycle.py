@@ -1,9 +1,10 @@
 """Every change to a task's lifecycle: re-read under one lock, checked, saved, published.
 
 No stale copy can overwrite a concurrent change: a mutation opens
-``async with lifecycle.editing(task_id) as task``, which holds the lock and hands out
-a fresh copy from the store; only that copy is saved, and only the lifecycle's
-columns (`COLUMNS`). A running turn writes the summary columns on its own
+``async with lifecycle.editing(task_id) as task``, which holds the lock (and the
+store's per-task hold, which on PostgreSQL keeps out the other processes: the front,
+the workers) and hands out a fresh copy from the store; only that copy is saved, and
+only the lifecycle's columns (`COLUMNS`). A running turn writes the summary columns on its own
 (`agentdeck.core.runner.SUMMARY_COLUMNS`), so neither undoes the other.
 Entering a status runs its entry actions in one place, `transition`.
 """
@@ -52,8 +53,9 @@ class Lifecycle:
 
     @asynccontextmanager
     async def editing(self, task_id: str) -> AsyncIterator[Task]:
-        """The task, fresh from the store, with the lock held until the block ends."""
-        async with self._lock:
+        """The task, fresh from the store, with the lock held until the block ends (and
+        the store's hold on it against other processes: a front and its workers)."""
+        async with self._lock, self.store.exclusive(task_id):
             task = await self.store.get(task_id)
             if task is None:
                 raise NotFound(f"no task with id {task_id!r}", {"id": task_id})

@@ -11,6 +11,7 @@ columns; the task's `Tally` is updated in the transaction that appends the event
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from agentdeck.model import Event, NewEvent, Tally, Task, TaskSnapshot, TaskStatus
@@ -28,6 +29,11 @@ class TaskStore(Protocol):
     async def append(self, task_id: str, events: Sequence[NewEvent]) -> int: ...
 
     async def get(self, task_id: str) -> Task | None: ...
+
+    def exclusive(self, task_id: str) -> AbstractAsyncContextManager[None]:
+        """Hold ``task_id`` against other processes' writers for one block (a no-op
+        where one process owns the store)."""
+        ...
 
     async def find_by_session(self, session_id: str) -> Task | None: ...
 

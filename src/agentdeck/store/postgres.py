@@ -28,9 +28,11 @@ hold NUL characters: a NUL in a task's text column is stored as U+FFFD.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
-from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import fields
 from datetime import UTC
 from typing import Any, TypeVar
@@ -318,6 +320,18 @@ def _event_from_row(row: dict[str, Any]) -> Event:
     )
 
 
+def _task_lock_key(task_id: str) -> int:
+    """A task's advisory lock key: a signed 64-bit hash of its id."""
+    digest = hashlib.blake2b(f"agentdeck-task:{task_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _advisory(conn: Conn, function: str, key: int) -> None:
+    """``SELECT function(key)`` committed at once (session locks outlive it)."""
+    conn.execute(f"SELECT {function}(%s)", (key,))  # function: one of two literals
+    conn.commit()
+
+
 def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SET TIME ZONE 'UTC'")
     conn.commit()
@@ -373,6 +387,29 @@ class PostgresStore:
 
     def close(self) -> None:
         self._pool.close()
+
+    @asynccontextmanager
+    async def exclusive(self, task_id: str) -> AsyncIterator[None]:
+        """A session advisory lock on ``task_id`` for the block, on a connection of its
+        own: the front and every worker take it in `Lifecycle.editing`, so their
+        read-modify-writes of one task never interleave."""
+        key = _task_lock_key(task_id)
+        conn = await anyio.to_thread.run_sync(self._pool.getconn)
+        held = False
+        try:
+            await anyio.to_thread.run_sync(_advisory, conn, "pg_advisory_lock", key)
+            held = True
+            yield
+        finally:
+            with anyio.CancelScope(shield=True):
+                try:
+                    if held:
+                        await anyio.to_thread.run_sync(_advisory, conn, "pg_advisory_unlock", key)
+                    else:  # cancelled while waiting: the lock may be ours; closing frees it
+                        conn.close()
+                except psycopg.Error:
+                    conn.close()
+            self._pool.putconn(conn)
 
     @property
     def schema_version(self) -> int:

@@ -16,7 +16,8 @@ import json
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
@@ -487,6 +488,11 @@ class SqliteStore:
             (task_id, last - len(events) + 1, first_id, payload),
         )
         return last
+
+    @asynccontextmanager
+    async def exclusive(self, task_id: str) -> AsyncIterator[None]:
+        """Nothing to hold: one process owns a SQLite store (`Lifecycle` locks within it)."""
+        yield
 
     async def get(self, task_id: str) -> Task | None:
         return await self._read(_get, task_id)

@@ -144,3 +144,54 @@ async def test_a_decision_held_by_a_gate_is_kept_across_updates(
         done = await task_in(core, task.id, TaskStatus.WAITING, TaskStatus.FAILED)
     assert done.status == TaskStatus.WAITING and done.turns == 2
     assert [r.instructions for r in agent.requests] == ["build it", "and test it"]
+
+
+async def test_two_processes_editing_one_task_on_postgresql_lose_no_update(
+    postgres_url: str,
+) -> None:
+    """A front and workers are stores on one database: while one is inside ``editing``
+    another's ``editing`` of the same task waits (an advisory lock), so each
+    read-modify-write sees the last one's result; a third editing another task is not
+    held up."""
+    import psycopg
+
+    from agentdeck.bus import Bus
+    from agentdeck.core.lifecycle import Lifecycle
+    from agentdeck.model import Task, now
+    from agentdeck.store.postgres import PostgresStore
+
+    def waiting_for_a_lock() -> bool:
+        with psycopg.connect(postgres_url) as db:
+            row = db.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            ).fetchone()
+        return bool(row and row[0])
+
+    stores = [PostgresStore(postgres_url) for _ in range(3)]
+    try:
+        front, worker, other = (Lifecycle(store, Bus()) for store in stores)
+        for task_id in ("t-1", "t-2"):
+            stamp = now()
+            await stores[0].insert_task(Task(
+                id=task_id, title="t", status=TaskStatus.PENDING, agent="claude",
+                project_path="/p", cwd="/p", created_at=stamp, updated_at=stamp,
+            ))  # fmt: skip
+
+        async def one_more_turn(life: Lifecycle) -> None:
+            async with life.editing("t-1") as task:
+                task.turns += 1
+                await life.save(task)
+
+        with anyio.fail_after(WAIT):
+            async with anyio.create_task_group() as group, front.editing("t-1") as held:
+                group.start_soon(one_more_turn, worker)
+                await wait_until(waiting_for_a_lock)
+                async with other.editing("t-2"):  # another task: not held up
+                    pass
+                held.turns += 1
+                await front.save(held)
+        kept = await stores[1].get("t-1")
+        assert kept is not None and kept.turns == 2  # neither increment lost
+    finally:
+        for store in stores:
+            store.close()
