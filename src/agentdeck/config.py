@@ -64,7 +64,14 @@ class CodexSettings(BaseModel):
         description="An OpenAI Responses API (…/v1): agentdeck then writes its own CODEX_HOME.",
     )
     env_key: str = Field(default="OPENAI_API_KEY", description="Variable holding its API key.")
-    extra_args: list[str] = Field(default_factory=list, description="Added to `codex exec`.")
+    extra_args: list[str] = Field(
+        default_factory=list, description="Added to `codex app-server` / `codex exec`."
+    )
+    protocol: Literal["app-server", "exec"] = Field(
+        default="app-server",
+        description='"app-server": `codex app-server` (asks approvals, resumes, steers); '
+        '"exec": `codex exec --json` (never asks). Without app-server: exec.',
+    )
 
 
 class GeminiSettings(BaseModel):

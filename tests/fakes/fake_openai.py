@@ -18,7 +18,8 @@ not count); its directives, one per line, run in order (see `fakes.fake_anthropi
     WRITE <relpath> <content...>   exec_command {"cmd": "printf '%s' <content> > <cwd>/<relpath>"}
     BASH <command...>              exec_command {"cmd": <command>}
     DELAY <seconds>                wait before the next reply
-    ERROR <status> <message...>    HTTP error with an OpenAI error body
+    ERROR <status> <message...>    HTTP error with an OpenAI error body (``ERROR 429
+                                   usage_limit_reached <text>``: a plan's usage limit)
     SAY <text...>                  the final assistant text
 
 Steps done = ``function_call`` items after the instruction. The final text is
@@ -33,6 +34,7 @@ import json
 import re
 import shlex
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,6 +158,16 @@ def decide(body: dict[str, Any]) -> Reply:
     return reply
 
 
+def error_body(message: str) -> dict[str, Any]:
+    """An OpenAI error body; a message starting with ``usage_limit_reached`` is one of the
+    ChatGPT plan's usage limit (that type, a reset time an hour ahead)."""
+    kind, _, rest = message.partition(" ")
+    if kind == "usage_limit_reached":
+        error = {"message": rest or message, "type": kind, "plan_type": "plus"}
+        return {"error": {**error, "resets_at": int(time.time()) + 3600}}
+    return {"error": {"message": message, "type": "invalid_request_error", "code": None}}
+
+
 def _frame(data: dict[str, Any]) -> str:
     return f"event: {data['type']}\ndata: {json.dumps(data)}\n\n"
 
@@ -267,16 +279,7 @@ class _Handler(FakeHandler):
             return
         try:
             if reply.status != 200:
-                self.send_json(
-                    reply.status,
-                    {
-                        "error": {
-                            "message": reply.error_message,
-                            "type": "invalid_request_error",
-                            "code": None,
-                        }
-                    },
-                )
+                self.send_json(reply.status, error_body(reply.error_message or ""))
             else:
                 self.send_sse(sse_frames(reply, len(raw)))
         except (BrokenPipeError, ConnectionResetError):

@@ -93,6 +93,7 @@ def make_settings(
                 "model": CODEX_MODEL,
                 "provider_base_url": f"{openai_url}/v1",
                 "env_key": "FAKE_OPENAI_KEY",
+                "protocol": "exec",  # these tests are of the exec path (app-server: below)
             },
             "gemini": {
                 "cli_path": str(node_bin / "gemini"),
@@ -161,10 +162,11 @@ async def _events(client: Client, task_id: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(
-    ("alias", "agent", "fake_name", "tool"),
+    ("alias", "agent", "fake_name", "tool", "protocol"),
     [
-        ("CODEX", "codex", "fake_openai", "shell"),
-        ("GEMINI", "gemini", "fake_gemini", "Edit"),  # ACP: tool kinds named like Claude's
+        ("CODEX", "codex", "fake_openai", "shell", "exec"),
+        ("CODEX", "codex", "fake_openai", "shell", "app-server"),
+        ("GEMINI", "gemini", "fake_gemini", "Edit", "acp"),  # tool kinds named like Claude's
     ],
 )
 async def test_create_update_end(
@@ -175,12 +177,16 @@ async def test_create_update_end(
     agent: str,
     fake_name: str,
     tool: str,
+    protocol: str,
 ) -> None:
     fake: FakeOpenAI | FakeGemini = request.getfixturevalue(fake_name)
+    if agent == "codex":
+        settings_more.agents.codex.protocol = protocol  # type: ignore[assignment]
     first = f"WRITE hello.txt hi from {agent}"
     async with serve(settings_more) as srv, Client(srv.url) as client:
         info = (await srv.deck.core.agents())[agent]
         assert info.available and info.version, info
+        assert info.capabilities["protocol"] == ("exec --json" if protocol == "exec" else protocol)
 
         created = await call(client, "create_task", title="hello", instructions=first, agent=alias)
         assert created["status"] == "success", created
@@ -214,7 +220,7 @@ async def test_create_update_end(
         events = await _events(client, task_id)
         started = [e for e in events if e["kind"] == "turn_started"]
         assert len(started) == 2 and started[1]["data"]["resume"] == session
-        if agent == "codex":
+        if protocol == "exec":
             assert session in started[1]["data"]["argv"]
         assert all("sk-fake-openai" not in str(e["data"]) for e in events)
 
@@ -254,12 +260,21 @@ async def test_cancel_mid_turn_leaves_no_process(
         assert not (project / "late.txt").exists()
 
 
-@pytest.mark.parametrize("agent", ["codex", "gemini"])
+@pytest.mark.parametrize(
+    ("agent", "protocol"), [("codex", "exec"), ("codex", "app-server"), ("gemini", "acp")]
+)
 async def test_dead_model_server_fails_within_timeout(
-    tmp_path: Path, project: Path, more_env: dict[str, str], node_bin: Path, agent: str
+    tmp_path: Path,
+    project: Path,
+    more_env: dict[str, str],
+    node_bin: Path,
+    agent: str,
+    protocol: str,
 ) -> None:
     dead = _dead_url()
     settings = make_settings(tmp_path, project, more_env, node_bin, dead, dead)
+    if agent == "codex":
+        settings.agents.codex.protocol = protocol  # type: ignore[assignment]
     async with serve(settings) as srv, Client(srv.url) as client:
         started = anyio.current_time()
         created = await call(

@@ -6,6 +6,7 @@ from agentdeck.agents.acp import AcpAgent
 from agentdeck.agents.base import Agent, AgentInfo, Capabilities, TurnRequest
 from agentdeck.agents.claude import ClaudeAgent
 from agentdeck.agents.codex import CodexAgent
+from agentdeck.agents.codex_app import CodexAppServerAgent, codex_agent
 from agentdeck.agents.command import CommandAgent
 from agentdeck.agents.gemini import GeminiAcpAgent, GeminiAgent
 from agentdeck.config import Settings
@@ -27,7 +28,7 @@ def build_agents(settings: Settings) -> dict[str, Agent]:
     claude = settings.claude
     agents: dict[str, Agent] = {
         "claude": ClaudeAgent(cli_path=claude.cli_path, default_model=claude.model),
-        "codex": CodexAgent(settings.agents.codex, settings.home),
+        "codex": codex_agent(settings.agents.codex, settings.home),
     }
     gemini = settings.agents.gemini
     agents["gemini"] = (
@@ -63,6 +64,7 @@ __all__ = [
     "Capabilities",
     "ClaudeAgent",
     "CodexAgent",
+    "CodexAppServerAgent",
     "CommandAgent",
     "GeminiAcpAgent",
     "GeminiAgent",

@@ -1,5 +1,9 @@
 """The OpenAI Codex CLI, run headless: ``codex exec --json`` (one process per turn).
 
+The default path is ``codex app-server`` (`agentdeck.agents.codex_app`); this one is
+``[agents.codex] protocol = "exec"``, and the fallback where ``codex app-server`` is
+missing. It never asks for approvals: each permission mode gets the nearest sandbox.
+
 ``codex exec --json --skip-git-repo-check -C <cwd> <mode flags> -- "<instructions>"``
 starts a thread; ``codex exec --json ... resume <thread_id> -- "<next>"`` continues
 it. stdout is JSONL: ``thread.started``, ``turn.started``, ``item.started`` /
@@ -21,18 +25,9 @@ from typing import Any
 
 import anyio
 
-from agentdeck.agents._cli import (
-    CliAgent,
-    NotReady,
-    Stream,
-    Turn,
-    agent_env,
-    exited,
-    find_binary,
-    missing_message,
-    tool_result,
-)
+from agentdeck.agents._cli import CliAgent, Stream, Turn, exited, tool_result
 from agentdeck.agents.base import Capabilities, TurnRequest
+from agentdeck.agents.codex_setup import CodexSetup, provider_config
 from agentdeck.config import CodexSettings
 from agentdeck.model import EventKind
 
@@ -52,35 +47,6 @@ def permission_args(mode: str) -> list[str]:
     if mode == "acceptEdits":
         return ["--sandbox", "workspace-write", "-c", 'approval_policy="never"']
     return ["--sandbox", "read-only", "-c", 'approval_policy="never"']
-
-
-def provider_config(settings: CodexSettings) -> str:
-    """``config.toml`` of agentdeck's own CODEX_HOME, for a custom provider."""
-    lines = [
-        "# Written by agentdeck from [agents.codex]; edits are overwritten.",
-        'model_provider = "agentdeck"',
-    ]
-    if settings.model:
-        lines.append(f"model = {json.dumps(settings.model)}")
-    lines += [
-        "check_for_update_on_startup = false",
-        "",
-        "[model_providers.agentdeck]",
-        'name = "agentdeck"',
-        f"base_url = {json.dumps(settings.provider_base_url)}",
-        f"env_key = {json.dumps(settings.env_key)}",
-        'wire_api = "responses"',
-        "",
-        "[analytics]",
-        "enabled = false",
-        "",
-        "[otel]",
-        'exporter = "none"',
-        'trace_exporter = "none"',
-        'metrics_exporter = "none"',
-        "",
-    ]
-    return "\n".join(lines)
 
 
 def _error_text(raw: object) -> str:
@@ -226,50 +192,31 @@ class _Stream(Stream):
 
 
 class CodexAgent(CliAgent[_Stream]):
-    """Adapter for the Codex CLI (``codex exec``)."""
+    """Adapter for the Codex CLI through ``codex exec --json``."""
 
     name = "codex"
     protocol = "exec --json"
     capabilities = Capabilities(resume=True)
 
     def __init__(self, settings: CodexSettings | None = None, home: Path | None = None) -> None:
-        self.settings = settings or CodexSettings()
-        # agentdeck's own CODEX_HOME, used only when a custom provider is configured.
-        self.own_home = (home / "codex") if home and self.settings.provider_base_url else None
+        self.setup = CodexSetup(settings, home)
+        self.settings = self.setup.settings
         self._totals: dict[str, dict[str, int]] = {}
 
     def cli(self) -> str | None:
-        return find_binary(self.settings.cli_path, "codex")
+        return self.setup.cli()
 
     def problem(self) -> str:
-        return missing_message(
-            "Codex CLI", self.settings.cli_path, "codex", "agents.codex.cli_path"
-        )
+        return self.setup.problem()
 
     def extra_capabilities(self) -> dict[str, Any]:
-        return {"custom_provider": self.own_home is not None}
+        return {"custom_provider": self.setup.own_home is not None}
 
     def model(self, request: TurnRequest) -> str | None:
-        return request.model or self.settings.model
-
-    def _prepare_home(self) -> dict[str, str]:
-        if self.own_home is None:
-            return {}
-        self.own_home.mkdir(parents=True, exist_ok=True)
-        config = self.own_home / "config.toml"
-        text = provider_config(self.settings)
-        if not config.is_file() or config.read_text(encoding="utf-8") != text:
-            config.write_text(text, encoding="utf-8")
-        return {"CODEX_HOME": str(self.own_home)}
+        return self.setup.model(request)
 
     def env(self, request: TurnRequest) -> dict[str, str]:
-        env = agent_env(request, self._prepare_home())
-        if self.own_home is not None and not env.get(self.settings.env_key):
-            raise NotReady(
-                f"Codex: the provider API key variable {self.settings.env_key} is not set "
-                "(agents.codex.env_key)"
-            )
-        return env
+        return self.setup.env(request)
 
     def argv(self, cli: str, request: TurnRequest) -> list[str]:
         argv = [cli, "exec", "--json", "--skip-git-repo-check", "-C", str(request.cwd)]

@@ -48,7 +48,7 @@ def test_each_adapter_declares_what_it_does(agents: dict[str, Agent]) -> None:
     declared = {name: agent.capabilities for name, agent in agents.items()}
     assert declared == {
         "claude": Capabilities(approvals=True, resume=True, steer=True, cost=True),
-        "codex": Capabilities(resume=True),
+        "codex": Capabilities(approvals=True, resume=True, steer=True),  # app-server
         "gemini": Capabilities(approvals=True, resume=True),  # through ACP
         "resumable": Capabilities(resume=True),
         "oneshot": Capabilities(),
