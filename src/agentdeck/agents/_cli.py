@@ -28,6 +28,7 @@ import anyio
 from anyio.abc import ByteReceiveStream
 
 from agentdeck.agents.base import AgentInfo, Capabilities, Emit, TurnRequest, room
+from agentdeck.agents.notices import stderr_event
 from agentdeck.model import EventKind, NewEvent
 from agentdeck.proctree import MARKER_VAR, kill_tree
 from agentdeck.redact import redact_argv
@@ -162,8 +163,10 @@ class Turn:
     def on_stderr(self, line: str) -> None:
         line = line.rstrip()
         if line:
-            self.stderr_tail.append(line)
-            self.emit(EventKind.STDERR, {"line": line})
+            data = stderr_event(line)
+            if not data.get("notice"):  # a failure quotes real problems, not banners
+                self.stderr_tail.append(line)
+            self.emit(EventKind.STDERR, data)
 
     def started_event(self, pid: int, argv: list[str], model: str | None) -> None:
         self.emit(

@@ -67,6 +67,7 @@ from agentdeck.agents._cli import (
     tool_result,
 )
 from agentdeck.agents.base import AgentInfo, Emit, TurnRequest
+from agentdeck.agents.notices import stderr_event
 from agentdeck.model import EventKind
 from agentdeck.proctree import MARKER_VAR, kill_tree
 
@@ -306,16 +307,16 @@ async def _pump_stdout(
                 elif problem is not None:
                     turn.emit(
                         EventKind.STDERR,
-                        {"line": line_text(raw), "stream": "stdout", "problem": problem},
+                        stderr_event(line_text(raw), stream="stdout", problem=problem),
                     )
             if len(buffer) > LINE_LIMIT and not skipping:
                 turn.emit(
                     EventKind.STDERR,
-                    {
-                        "line": line_text(bytes(buffer[:2000])),
-                        "stream": "stdout",
-                        "problem": f"a line longer than {LINE_LIMIT} bytes (dropped)",
-                    },
+                    stderr_event(
+                        line_text(bytes(buffer[:2000])),
+                        stream="stdout",
+                        problem=f"a line longer than {LINE_LIMIT} bytes (dropped)",
+                    ),
                 )
                 skipping = True
             if skipping:
@@ -328,7 +329,7 @@ async def _pump_stdout(
             elif problem is not None:
                 turn.emit(
                     EventKind.STDERR,
-                    {"line": line_text(bytes(buffer)), "stream": "stdout", "problem": problem},
+                    stderr_event(line_text(bytes(buffer)), stream="stdout", problem=problem),
                 )
     finally:
         feed.feed_eof()

@@ -49,6 +49,7 @@ from agentdeck.agents._claude_sdk import (
     with_can_use_tool,
 )
 from agentdeck.agents.base import AgentInfo, Capabilities, Emit, Inbox, TurnRequest, room
+from agentdeck.agents.notices import stderr_event
 from agentdeck.model import EventKind, NewEvent
 from agentdeck.proctree import MARKER_VAR, kill_tree
 from agentdeck.redact import redact_argv
@@ -113,7 +114,9 @@ def message_events(message: object, turn: int) -> list[NewEvent]:
         elif message.subtype == BAD_LINE:
             # A stdout line that is no message (truncated JSON, invalid UTF-8, ...):
             # kept as a ``stderr`` event, and the turn goes on.
-            line = {"line": data.get("line"), "stream": "stdout", "problem": data.get("problem")}
+            line = stderr_event(
+                str(data.get("line") or ""), stream="stdout", problem=data.get("problem")
+            )
             events.append(NewEvent(EventKind.STDERR, line, turn))
         elif message.subtype in ("api_retry", "permission_denied", "compact_boundary"):
             events.append(NewEvent(EventKind.LOG, {"source": "agent", **data}, turn))
@@ -226,8 +229,10 @@ class ClaudeAgent:
         def on_stderr(line: str) -> None:
             line = line.rstrip()
             if line:
-                stderr_tail.append(line)
-                emit(NewEvent(EventKind.STDERR, {"line": line}, request.turn))
+                data = stderr_event(line)
+                if not data.get("notice"):
+                    stderr_tail.append(line)
+                emit(NewEvent(EventKind.STDERR, data, request.turn))
 
         options = self.options(request, on_stderr)
 

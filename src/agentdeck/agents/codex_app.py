@@ -83,6 +83,7 @@ from agentdeck.agents.codex_app_events import (
     thread_policy,
 )
 from agentdeck.agents.codex_setup import CodexSetup
+from agentdeck.agents.notices import stderr_event
 from agentdeck.config import CodexSettings
 from agentdeck.model import EventKind
 from agentdeck.proctree import MARKER_VAR, kill_tree
@@ -204,7 +205,7 @@ async def _pump_stdout(stream: asyncio.StreamReader, conn: Connection, turn: Tur
             conn.feed(data)
         elif problem is not None:
             turn.emit(
-                EventKind.STDERR, {"line": line_text(raw), "stream": "stdout", "problem": problem}
+                EventKind.STDERR, stderr_event(line_text(raw), stream="stdout", problem=problem)
             )
 
     try:
@@ -219,11 +220,7 @@ async def _pump_stdout(stream: asyncio.StreamReader, conn: Connection, turn: Tur
                 problem = f"a line longer than {LINE_LIMIT} bytes (dropped)"
                 turn.emit(
                     EventKind.STDERR,
-                    {
-                        "line": line_text(bytes(buffer[:2000])),
-                        "stream": "stdout",
-                        "problem": problem,
-                    },
+                    stderr_event(line_text(bytes(buffer[:2000])), stream="stdout", problem=problem),
                 )
                 skipping = True
             if skipping:

@@ -291,6 +291,8 @@ class TurnPrinter:
                 return Text(f"? the agent needs your decision: {what}", style="bold magenta")
             case "turn_finished":
                 return self._finished(turn, data)
+            case "stderr" if data.get("notice"):  # a banner or terminal warning
+                return Text(f"  notice: {data.get('line', '')}", style="dim")
             case "stderr":
                 return Text(f"  stderr: {data.get('line', '')}", style="dim yellow")
             case "log":

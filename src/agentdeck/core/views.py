@@ -49,7 +49,7 @@ def log_line(event: Event) -> str | None:
             return f"turn {event.turn} finished: {data.get('result_text') or ''}"
         return f"turn {event.turn} failed: {data.get('error') or ''}"
     if kind == EventKind.STDERR:
-        return f"stderr: {data.get('line', '')}"
+        return f"{'notice' if data.get('notice') else 'stderr'}: {data.get('line', '')}"
     if kind == EventKind.LOG:
         return f"agentdeck: {data.get('text') or data}"
     if kind == EventKind.GATE:

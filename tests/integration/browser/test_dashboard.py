@@ -173,6 +173,24 @@ async def test_approve_a_permission_request(asking_deck: Deck, project: Path, pa
     assert decided and not decided[0]["data"]["is_error"]
 
 
+async def test_agent_banners_are_folded_and_real_problems_shown(
+    noisy_deck: Deck, page: Page
+) -> None:
+    task = await noisy_deck.create("Noisy", "anything", agent="noisy")
+    await noisy_deck.wait_status(task["id"], "waiting")
+    await page.goto(f"{noisy_deck.base}/tasks/{task['id']}")
+    conversation = page.locator(".conversation")
+    problem = conversation.locator(".note.error.stderr")
+    await expect(problem).to_have_text("stderr the real problem", timeout=UI_MS)
+    folded = conversation.locator(".notices")
+    await expect(folded.locator("summary")).to_have_text("2 agent notices")
+    banner = folded.get_by_text("YOLO mode is enabled", exact=False)
+    await expect(banner).to_be_hidden()  # folded: a click away, never shown as an error
+    await folded.locator("summary").click()
+    await expect(banner).to_be_visible()
+    await expect(conversation.locator(".note.error", has_text="YOLO")).to_have_count(0)
+
+
 async def test_merge_from_the_task_page(deck: Deck, repo: Path, page: Page) -> None:
     task = await deck.create("Add notes", "WRITE notes.txt merged from the browser")
     await deck.wait_status(task["id"], "waiting")

@@ -133,6 +133,17 @@ async def test_a_nonzero_exit_fails_the_turn_with_the_stderr_tail(tmp_path: Path
     assert finished["stderr_tail"] == ["first problem", "last problem"]
 
 
+async def test_a_banner_on_stderr_is_a_notice_never_the_cause_of_a_failure(
+    tmp_path: Path,
+) -> None:
+    banner = "YOLO mode is enabled. All tool calls will be automatically approved."
+    steps = [["err", banner], ["err", "the real problem"], ["exit", "1"]]
+    events = await play(PyAgent(), request(steps, tmp_path))
+    lines = of(events, EventKind.STDERR)
+    assert lines == [{"line": banner, "notice": True}, {"line": "the real problem"}]
+    assert events[-1].data["stderr_tail"] == ["the real problem"]
+
+
 async def test_a_missing_binary_fails_before_any_spawn(tmp_path: Path) -> None:
     events = await play(PyAgent(binary=None), request([], tmp_path))
     assert [e.kind for e in events] == [EventKind.TURN_FINISHED]

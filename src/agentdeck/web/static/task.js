@@ -503,6 +503,7 @@ class TaskPage {
         }
         return h("li", { class: "note done" }, `Turn ${event.turn} finished`, typeof data.cost_usd === "number" ? ` · ${money(data.cost_usd)}` : "", data.duration_ms ? ` · ${(data.duration_ms / 1000).toFixed(1)} s` : "");
       case "stderr":
+        if (data.notice) return this.notice(String(data.line ?? ""));
         return h("li", { class: "note error stderr" }, h("span", { class: "who" }, "stderr "), h("code", {}, String(data.line ?? data.text ?? "")));
       case "status":
         if (data.to === "failed") return h("li", { class: "note error" }, h("strong", {}, "Failed"), data.reason ? `: ${data.reason}` : "");
@@ -513,6 +514,21 @@ class TaskPage {
       default:
         return null;
     }
+  }
+
+  /** A harmless agent line (a banner, a terminal warning), folded with the notices
+   * just before it into one closed group; null when it joined the last group. */
+  notice(line) {
+    const last = this.conversation.lastElementChild;
+    const group = last?.classList.contains("notices") ? last : null;
+    const entry = h("li", {}, h("code", {}, line));
+    if (group) {
+      group.querySelector("ul").append(entry);
+      const count = group.querySelectorAll("ul > li").length;
+      group.querySelector("summary").textContent = `${count} agent notices`;
+      return null;
+    }
+    return h("li", { class: "note notices" }, h("details", {}, h("summary", {}, "1 agent notice"), h("ul", {}, entry)));
   }
 
   timelineEntry(event, data) {
