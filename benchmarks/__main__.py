@@ -35,6 +35,7 @@ BENCHMARKS = {
     "streaming": "benchmarks.bench_streaming",
     "notify": "benchmarks.bench_notify",
     "worktree": "benchmarks.bench_worktree",
+    "codex": "benchmarks.bench_codex",
 }
 
 
