@@ -13,7 +13,7 @@ import json
 import re
 import shlex
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -124,6 +124,17 @@ def limit_resets_at(text: str, now: datetime | None = None) -> datetime | None:
     return when if when > local else when + timedelta(days=1)
 
 
+def window_resets_at(limits: dict[str, Any] | None) -> datetime | None:
+    """When the spent window of a ``RateLimitSnapshot`` resets (the latest of the full
+    ones, else of any): ``resetsAt`` is epoch seconds; None when it does not say."""
+    windows = [w for w in ((limits or {}).get(k) for k in ("primary", "secondary"))
+               if isinstance(w, dict) and isinstance(w.get("resetsAt"), int)]  # fmt: skip
+    full = [w for w in windows if int(w.get("usedPercent") or 0) >= 100] or windows
+    if not full:
+        return None
+    return datetime.fromtimestamp(max(int(w["resetsAt"]) for w in full), UTC)
+
+
 def tool_call(item: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     """A thread item that is a tool use, as agentdeck's (name, input); None otherwise."""
     kind = item.get("type")
@@ -214,6 +225,7 @@ class TurnEvents:
         self.status: str | None = None  # of ``turn/completed``
         self.error: dict[str, Any] | None = None
         self.last_error: dict[str, Any] | None = None
+        self.rate_limits: dict[str, Any] | None = None  # account/rateLimits/updated
         self.user_messages = 0
         self.completed = anyio.Event()
 
@@ -242,6 +254,9 @@ class TurnEvents:
             warning = params.get("message") or params.get("summary")
             if warning:
                 self.emit(EventKind.LOG, {"source": "agent", "level": "warning", "text": warning})
+        elif method == "account/rateLimits/updated":
+            limits = params.get("rateLimits")
+            self.rate_limits = limits if isinstance(limits, dict) else None
         elif method == "turn/completed":
             turn = params.get("turn") or {}
             self.status = str(turn.get("status") or "completed")
@@ -326,7 +341,8 @@ class TurnEvents:
         text = error_text(error) if error else ""
         if kind == "usageLimitExceeded":
             limit: dict[str, Any] = {"message": text or "usage limit reached"}
-            if (resets := limit_resets_at(text)) is not None:
+            resets = limit_resets_at(text) or window_resets_at(self.rate_limits)
+            if resets is not None:
                 limit["resets_at"] = resets.isoformat()
             extra["usage_limit"] = limit
         if self.status == "interrupted":
@@ -347,4 +363,5 @@ __all__ = [
     "thread_policy",
     "tool_call",
     "unwrap_command",
+    "window_resets_at",
 ]

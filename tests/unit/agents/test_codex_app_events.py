@@ -21,6 +21,7 @@ from agentdeck.agents.codex_app_events import (
     thread_policy,
     tool_call,
     unwrap_command,
+    window_resets_at,
 )
 
 THREAD = "thr-1"
@@ -198,6 +199,23 @@ def test_turn_outcomes_and_the_usage_limit() -> None:
     assert rec.of("log")[-1]["level"] == "warning"
     retried.notification("turn/completed", {"turn": {"status": "interrupted", "error": None}})
     assert retried.failure() == ("Codex: the turn was interrupted", {"turn_status": "interrupted"})
+
+
+def test_a_usage_limit_without_a_time_in_its_text_resets_with_the_spent_window() -> None:
+    spent, other = 1_800_000_000, 1_900_000_000
+    limits = {
+        "primary": {"usedPercent": 100, "resetsAt": spent, "windowDurationMins": 300},
+        "secondary": {"usedPercent": 40, "resetsAt": other, "windowDurationMins": 10080},
+    }
+    limited = TurnEvents(Recorder())
+    limited.notification("account/rateLimits/updated", {"rateLimits": limits})
+    error = {"message": "You've hit your usage limit.", "codexErrorInfo": "usageLimitExceeded"}
+    limited.notification("turn/completed", {"turn": {"status": "failed", "error": error}})
+    failure = limited.failure()
+    assert failure is not None
+    assert failure[1]["usage_limit"]["resets_at"] == datetime.fromtimestamp(spent, UTC).isoformat()
+    assert window_resets_at({"primary": {"usedPercent": 3}}) is None
+    assert window_resets_at(None) is None
 
 
 def test_error_texts_are_readable() -> None:
