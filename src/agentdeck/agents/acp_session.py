@@ -57,24 +57,20 @@ from acp.schema import (
 )
 
 from agentdeck import __version__
+from agentdeck.agents import stdio
 from agentdeck.agents._cli import (
     NotReady,
     Turn,
     exited,
-    line_text,
-    parse_line,
-    split_lines,
     tool_result,
 )
 from agentdeck.agents.base import AgentInfo, Emit, TurnRequest
-from agentdeck.agents.notices import stderr_event
 from agentdeck.model import EventKind
 from agentdeck.proctree import MARKER_VAR, kill_tree
 
 if TYPE_CHECKING:
     from agentdeck.agents.acp import AcpAgent
 
-LINE_LIMIT = 16 * 1024 * 1024  # bytes of one JSON-RPC line
 HANDSHAKE_TIMEOUT = 60.0  # probe: start, ``initialize``, stop
 REPLAY_QUIET = 0.3  # seconds without an update that end a ``session/load`` replay
 REPLAY_LIMIT = 10.0  # the longest a replay may go on
@@ -291,61 +287,11 @@ class AcpClient:
 async def _pump_stdout(
     stream: asyncio.StreamReader, feed: asyncio.StreamReader, turn: Turn
 ) -> None:
-    """JSON-RPC lines on to the connection; anything else becomes a ``stderr`` event."""
-    buffer = bytearray()
-    skipping = False
+    """JSON-RPC lines on to the connection's reader (`stdio.read_json_lines`)."""
     try:
-        while chunk := await stream.read(65536):
-            buffer += chunk
-            for raw in split_lines(buffer):
-                if skipping:
-                    skipping = False
-                    continue
-                data, problem = parse_line(raw)
-                if data is not None:
-                    feed.feed_data(raw + b"\n")
-                elif problem is not None:
-                    turn.emit(
-                        EventKind.STDERR,
-                        stderr_event(line_text(raw), stream="stdout", problem=problem),
-                    )
-            if len(buffer) > LINE_LIMIT and not skipping:
-                turn.emit(
-                    EventKind.STDERR,
-                    stderr_event(
-                        line_text(bytes(buffer[:2000])),
-                        stream="stdout",
-                        problem=f"a line longer than {LINE_LIMIT} bytes (dropped)",
-                    ),
-                )
-                skipping = True
-            if skipping:
-                buffer.clear()
-            await turn.room()  # a flood waits in the pipe while the store catches up
-        if buffer and not skipping:
-            data, problem = parse_line(bytes(buffer))
-            if data is not None:
-                feed.feed_data(bytes(buffer) + b"\n")
-            elif problem is not None:
-                turn.emit(
-                    EventKind.STDERR,
-                    stderr_event(line_text(bytes(buffer)), stream="stdout", problem=problem),
-                )
+        await stdio.read_json_lines(stream, turn, lambda _message, raw: feed.feed_data(raw + b"\n"))
     finally:
         feed.feed_eof()
-
-
-async def _pump_stderr(stream: asyncio.StreamReader, turn: Turn) -> None:
-    buffer = bytearray()
-    while chunk := await stream.read(65536):
-        buffer += chunk
-        for raw in split_lines(buffer):
-            turn.on_stderr(raw.decode("utf-8", "replace"))
-        if len(buffer) > LINE_LIMIT:
-            turn.on_stderr(bytes(buffer).decode("utf-8", "replace"))
-            buffer.clear()
-    if buffer:
-        turn.on_stderr(bytes(buffer).decode("utf-8", "replace"))
 
 
 def _meta_tokens(response: PromptResponse) -> dict[str, int] | None:
@@ -403,30 +349,19 @@ async def run_turn(agent: AcpAgent, request: TurnRequest, emit: Emit) -> None:
         return
     argv = agent.argv(cli, request)
     began = time.time()
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *request.launcher,
-            *argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=request.cwd,
-            env=env,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        turn.fail(f"{agent.label}: cannot start {cli}: {exc.strerror or exc}")
+    process = await stdio.start(turn, request, argv, env, agent.label)
+    if process is None:
         return
     turn.started_event(process.pid, argv, agent.model(request))
     client = AcpClient(turn, agent.label)
     session_id: str | None = None
     conn: ClientSideConnection | None = None
     assert process.stdin and process.stdout and process.stderr
-    feed = asyncio.StreamReader(limit=LINE_LIMIT)
+    feed = asyncio.StreamReader(limit=stdio.LINE_LIMIT)
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_pump_stdout, process.stdout, feed, turn)
-            tg.start_soon(_pump_stderr, process.stderr, turn)
+            tg.start_soon(stdio.read_stderr, process.stderr, turn)
             conn = ClientSideConnection(cast(Client, client), process.stdin, feed)
             try:
                 session_id = await _turn(agent, conn, client, turn, request)

@@ -63,14 +63,13 @@ import anyio
 from anyio.abc import TaskGroup
 
 from agentdeck import __version__
+from agentdeck.agents import stdio
 from agentdeck.agents._cli import (
     NotReady,
     Turn,
     exited,
-    line_text,
     parse_line,
     probe_binary,
-    split_lines,
 )
 from agentdeck.agents.base import AgentInfo, Capabilities, Emit, Inbox, TurnRequest
 from agentdeck.agents.codex import CodexAgent
@@ -84,12 +83,10 @@ from agentdeck.agents.codex_app_events import (
     thread_policy,
 )
 from agentdeck.agents.codex_setup import CodexSetup
-from agentdeck.agents.notices import stderr_event
 from agentdeck.config import CodexSettings
 from agentdeck.model import EventKind
 from agentdeck.proctree import MARKER_VAR, kill_tree
 
-LINE_LIMIT = 16 * 1024 * 1024  # bytes of one JSON-RPC line
 HELP_TIMEOUT = 20.0  # ``codex app-server --help``
 INTERRUPT_TIMEOUT = 2.0  # how long cancel waits for ``turn/interrupt`` to be answered
 EXIT_GRACE = 2.0  # after stdout closes, how long to wait for the exit code
@@ -196,58 +193,15 @@ class Connection:
 
 
 async def _pump_stdout(stream: asyncio.StreamReader, conn: Connection, turn: Turn) -> None:
-    """JSON-RPC lines to the connection; anything else becomes a ``stderr`` event."""
-    buffer = bytearray()
-    skipping = False
-
-    def take(raw: bytes) -> None:
-        data, problem = parse_line(raw)
-        if data is not None:
-            conn.feed(data)
-        elif problem is not None:
-            turn.emit(
-                EventKind.STDERR, stderr_event(line_text(raw), stream="stdout", problem=problem)
-            )
-
+    """JSON-RPC lines to the connection (`stdio.read_json_lines`); closed at the end."""
     try:
-        while chunk := await stream.read(65536):
-            buffer += chunk
-            for raw in split_lines(buffer):
-                if skipping:
-                    skipping = False
-                    continue
-                take(raw)
-            if len(buffer) > LINE_LIMIT and not skipping:
-                problem = f"a line longer than {LINE_LIMIT} bytes (dropped)"
-                turn.emit(
-                    EventKind.STDERR,
-                    stderr_event(line_text(bytes(buffer[:2000])), stream="stdout", problem=problem),
-                )
-                skipping = True
-            if skipping:
-                buffer.clear()
-            await turn.room()  # a flood waits in the pipe while the store catches up
-        if buffer and not skipping:
-            take(bytes(buffer))
+        await stdio.read_json_lines(stream, turn, lambda message, _raw: conn.feed(message))
     except anyio.get_cancelled_exc_class():
         raise  # the turn is being stopped: `interrupt` may still talk to the server
     except BaseException:
         conn.close()
         raise
     conn.close()  # stdout ended: the server is gone
-
-
-async def _pump_stderr(stream: asyncio.StreamReader, turn: Turn) -> None:
-    buffer = bytearray()
-    while chunk := await stream.read(65536):
-        buffer += chunk
-        for raw in split_lines(buffer):
-            turn.on_stderr(raw.decode("utf-8", "replace"))
-        if len(buffer) > LINE_LIMIT:
-            turn.on_stderr(bytes(buffer).decode("utf-8", "replace"))
-            buffer.clear()
-    if buffer:
-        turn.on_stderr(bytes(buffer).decode("utf-8", "replace"))
 
 
 def _text_input(text: str) -> list[dict[str, Any]]:
@@ -449,20 +403,8 @@ async def run_turn(agent: CodexAppServerAgent, request: TurnRequest, emit: Emit)
         return
     argv = agent.argv(cli, request)
     began = time.time()
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *request.launcher,
-            *argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=request.cwd,
-            env=env,
-            start_new_session=True,
-            limit=LINE_LIMIT,
-        )
-    except OSError as exc:
-        turn.fail(f"Codex: cannot start {cli}: {exc.strerror or exc}")
+    process = await stdio.start(turn, request, argv, env, "Codex")
+    if process is None:
         return
     turn.started_event(process.pid, argv, agent.setup.model(request))
     session = _Session(agent, turn, request)
@@ -478,7 +420,7 @@ async def run_turn(agent: CodexAppServerAgent, request: TurnRequest, emit: Emit)
             )
             session.conn = conn
             tg.start_soon(_pump_stdout, process.stdout, conn, turn)
-            tg.start_soon(_pump_stderr, process.stderr, turn)
+            tg.start_soon(stdio.read_stderr, process.stderr, turn)
             try:
                 await session.converse(conn, tg)
             except (ConnectionError, BrokenPipeError):
