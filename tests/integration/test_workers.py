@@ -246,3 +246,21 @@ async def test_an_approval_answered_at_the_front_reaches_the_agent_on_its_worker
                 ("allow", "user"),
                 ("deny", "user"),
             ]
+
+
+async def test_a_restarted_front_lists_and_answers_what_a_worker_waits_on(
+    tmp_path: Path, project: Path, front_settings: Settings, postgres_url: str
+) -> None:
+    with worker(tmp_path, postgres_url, "w1", project):
+        async with configured(front_settings) as core:
+            await _live(core, "w1")
+            task = await create(core, "asks", "RUN yes.txt ran\nSAY done", agent="asker",
+                                policy="ask")  # fmt: skip
+            await task_in(core, task.id, TaskStatus.INPUT_REQUIRED, timeout=30)
+            [before] = await wait_until(lambda: core.pending().pending, timeout=10)
+        async with configured(front_settings) as core:  # the front again, the worker waiting
+            [pending] = await wait_until(lambda: core.pending().pending, timeout=10)
+            assert pending.request_id == before.request_id
+            await core.respond(Respond(id=task.id, decision="allow"))
+            done = await task_in(core, task.id, TaskStatus.WAITING, timeout=30)
+            assert (Path(done.cwd) / "yes.txt").read_text() == "ran"

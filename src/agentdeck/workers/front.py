@@ -110,6 +110,7 @@ class RemoteScheduler:
                 listening = anyio.Event()
                 tg.start_soon(self._fan_out, listening.set)
                 await listening.wait()
+                await self._mirror_waiting()
                 tg.start_soon(self._wake_on_changes)
                 tg.start_soon(self._tick)
                 task_status.started()
@@ -125,6 +126,14 @@ class RemoteScheduler:
                     self._wakeup = anyio.Event()
         finally:
             self.registry.close()
+
+    async def _mirror_waiting(self) -> None:
+        """Mirror the requests workers already wait on (a front that just started)."""
+        for task in await self.store.list_tasks(statuses=[TaskStatus.INPUT_REQUIRED]):
+            try:
+                await self.mirror.sync(task.id, str(task.status))
+            except Exception:
+                log.exception("mirroring the decisions of %s failed", task.id)
 
     async def _tick(self) -> None:
         while True:
