@@ -11,6 +11,7 @@ it, and the task resumes when it is back.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -22,13 +23,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import psutil
 import pytest
 
 from agentdeck.config import Settings, load_settings
 from agentdeck.core import ContinueTask, Core, Respond
 from agentdeck.errors import InvalidInput, InvalidTransition
 from agentdeck.model import TaskStatus
+from agentdeck.proctree import alive_members
 from support.core import configured, create, events_of, task_in
 from support.waiting import until, wait_until
 
@@ -110,17 +111,6 @@ async def _live(core: Core, *names: str) -> None:
     await until(core, ready, 30)
 
 
-def _marked(task_id: str) -> list[psutil.Process]:
-    out = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.environ().get("AGENTDECK_TASK_ID") == task_id:
-                out.append(proc)
-        except (psutil.Error, OSError):
-            continue
-    return out
-
-
 async def test_a_turn_runs_on_a_worker_and_its_events_reach_the_front(
     tmp_path: Path, project: Path, front_settings: Settings, postgres_url: str
 ) -> None:
@@ -177,10 +167,10 @@ async def test_cancel_at_the_front_stops_the_remote_agent_within_two_seconds(
             await _live(core, "w1")
             task = await create(core, "long", "60")
             await task_in(core, task.id, TaskStatus.IN_PROGRESS, timeout=30)
-            await wait_until(lambda: _marked(task.id), timeout=15)
+            await wait_until(lambda: alive_members(None, marker=task.id), timeout=15)
             started = time.monotonic()
             await core.cancel(task.id)
-            await wait_until(lambda: not _marked(task.id), timeout=2)
+            await wait_until(lambda: not alive_members(None, marker=task.id), timeout=2)
             assert time.monotonic() - started <= 2
             assert (await core.get(task.id)).status is TaskStatus.CANCELLED
 
@@ -193,12 +183,15 @@ async def test_a_killed_worker_interrupts_its_turn_which_resumes_when_it_is_back
             await _live(core, "w1")
             task = await create(core, "cut", "60")
             await task_in(core, task.id, TaskStatus.IN_PROGRESS, timeout=30)
-            await wait_until(lambda: _marked(task.id), timeout=15)
+            await wait_until(lambda: alive_members(None, marker=task.id), timeout=15)
             killed = time.monotonic()
             proc.kill()  # SIGKILL: no goodbye, no more heartbeats
             proc.wait()
-            for orphan in _marked(task.id):  # the agent it leaves (its host would die too)
-                orphan.kill()
+            for orphan in alive_members(
+                None, marker=task.id
+            ):  # the agent it leaves (its host would die too)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(orphan, signal.SIGKILL)
             cut = await task_in(
                 core, task.id, TaskStatus.INTERRUPTED, timeout=HEARTBEAT_TIMEOUT + 5
             )

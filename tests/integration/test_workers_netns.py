@@ -14,6 +14,7 @@ agents' processes (marked with ``AGENTDECK_TASK_ID``) on every host.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -26,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
+from agentdeck.proctree import alive_members
 from support.netns import HttpClient, Lan, lan
 from support.postgres import Cluster, start_cluster
 
@@ -137,17 +138,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def _marked(task_id: str) -> list[psutil.Process]:
-    out = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.environ().get("AGENTDECK_TASK_ID") == task_id:
-                out.append(proc)
-        except (psutil.Error, OSError):
-            continue
-    return out
 
 
 @contextmanager
@@ -263,10 +253,12 @@ def test_an_approval_answered_at_the_front_reaches_the_worker(site: Site) -> Non
 def test_cancel_reaches_the_remote_agent_within_two_seconds(site: Site) -> None:
     task = site.create("60")
     site.until_status(task["id"], "in_progress")
-    _deadline(lambda: _marked(task["id"]), 15, "the agent running on its worker")
+    _deadline(lambda: alive_members(None, marker=task["id"]), 15, "the agent running on its worker")
     started = time.monotonic()
     site.client.call("POST", f"/api/tasks/{task['id']}/cancel")
-    _deadline(lambda: not _marked(task["id"]), 2, "no agent process left", every=0.02)
+    _deadline(
+        lambda: not alive_members(None, marker=task["id"]), 2, "no agent process left", every=0.02
+    )
     assert time.monotonic() - started <= 2
     assert site.task(task["id"])["status"] == "cancelled"
 
@@ -274,12 +266,15 @@ def test_cancel_reaches_the_remote_agent_within_two_seconds(site: Site) -> None:
 def test_a_killed_worker_interrupts_its_task_which_resumes_when_it_is_back(site: Site) -> None:
     task = site.create("60", worker="w1")
     site.until_status(task["id"], "in_progress")
-    _deadline(lambda: _marked(task["id"]), 15, "the agent running on w1")
+    _deadline(lambda: alive_members(None, marker=task["id"]), 15, "the agent running on w1")
     killed = time.monotonic()
     site.procs["w1"].kill()  # SIGKILL: no goodbye, no more heartbeats
     site.procs["w1"].wait()
-    for orphan in _marked(task["id"]):  # the agent it leaves (its host would die too)
-        orphan.kill()
+    for orphan in alive_members(
+        None, marker=task["id"]
+    ):  # the agent it leaves (its host would die too)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(orphan, signal.SIGKILL)
     cut = site.until_status(task["id"], "interrupted", timeout=HEARTBEAT_TIMEOUT + 5)
     assert time.monotonic() - killed <= HEARTBEAT_TIMEOUT + 5
     assert "worker w1" in cut["status_reason"]
