@@ -19,6 +19,7 @@ from agentdeck.agents.base import TurnRequest
 from agentdeck.config import load_settings
 from agentdeck.model import EventKind, NewEvent
 from agentdeck.proctree import MARKER_VAR, alive_members
+from support.approver import Approvals
 from support.paths import FAKES
 from support.waiting import wait_until
 
@@ -31,21 +32,6 @@ COMMAND = [sys.executable, str(FAKE_ACP)]
 @pytest.fixture
 def acp_env(tmp_path: Path) -> dict[str, str]:
     return {"FAKE_ACP_DIR": str(tmp_path / "acp-state"), MARKER_VAR: f"t-{tmp_path.name}"}
-
-
-class Approvals:
-    """An approver that answers from a list and records what it was asked."""
-
-    def __init__(self, *answers: bool) -> None:
-        self.answers = list(answers)
-        self.asked: list[tuple[str, dict[str, Any], str | None]] = []
-
-    async def __call__(
-        self, tool: str, tool_input: dict[str, Any], prompt: str | None
-    ) -> tuple[bool, str]:
-        self.asked.append((tool, tool_input, prompt))
-        allowed = self.answers.pop(0)
-        return allowed, "" if allowed else "not this one"
 
 
 async def run(

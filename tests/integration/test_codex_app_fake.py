@@ -23,6 +23,7 @@ from agentdeck.agents.codex_app import CodexAppServerAgent, codex_agent
 from agentdeck.config import CodexSettings, load_settings
 from agentdeck.model import EventKind, NewEvent
 from agentdeck.proctree import MARKER_VAR, alive_members
+from support.approver import Approvals
 from support.paths import FAKES
 from support.waiting import wait_until
 
@@ -33,25 +34,17 @@ FAKE = FAKES / "fake_codex_app_server.py"
 
 @pytest.fixture
 def codex(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CodexAppServerAgent:
+    monkeypatch.setenv("FAKE_CODEX_LOG", str(tmp_path / "codex-log.jsonl"))
+    return CodexAppServerAgent(CodexSettings(cli_path=_fake_codex(tmp_path)))
+
+
+def _fake_codex(tmp_path: Path) -> str:
+    """A ``codex`` that runs the scripted fake."""
     script = tmp_path / "bin" / "codex"
     script.parent.mkdir()
     script.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n', encoding="utf-8")
     script.chmod(0o755)
-    monkeypatch.setenv("FAKE_CODEX_LOG", str(tmp_path / "codex-log.jsonl"))
-    return CodexAppServerAgent(CodexSettings(cli_path=str(script)))
-
-
-class Approvals:
-    def __init__(self, *answers: bool) -> None:
-        self.answers = list(answers)
-        self.asked: list[tuple[str, dict[str, Any], str | None]] = []
-
-    async def __call__(
-        self, tool: str, tool_input: dict[str, Any], prompt: str | None
-    ) -> tuple[bool, str]:
-        self.asked.append((tool, tool_input, prompt))
-        allowed = self.answers.pop(0)
-        return allowed, "" if allowed else "not this one"
+    return str(script)
 
 
 async def run(
@@ -201,12 +194,8 @@ async def test_falls_back_to_exec_without_app_server(
 async def test_extra_args_reach_the_app_server(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    script = tmp_path / "bin" / "codex"
-    script.parent.mkdir()
-    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n', encoding="utf-8")
-    script.chmod(0o755)
     extra = ["-c", 'model_reasoning_effort="low"']
-    agent = CodexAppServerAgent(CodexSettings(cli_path=str(script), extra_args=extra))
+    agent = CodexAppServerAgent(CodexSettings(cli_path=_fake_codex(tmp_path), extra_args=extra))
     monkeypatch.setenv("FAKE_CODEX_LOG", str(tmp_path / "codex-log.jsonl"))
     finished = _of(await run(agent, tmp_path, "hello"), EventKind.TURN_FINISHED)[0]
     assert finished["success"]
