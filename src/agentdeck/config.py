@@ -329,6 +329,12 @@ class Settings(BaseModel):
     heartbeat_timeout_seconds: float = Field(
         default=30.0, gt=0, description="A worker silent this long is dead (its turns interrupted)."
     )
+    git_remote: str = Field(
+        default="origin",
+        description="The git remote a worker pushes a task's branch to after each turn, "
+        "and another worker fetches it from to go on with the task (docs/scale-out.md); "
+        '"" never pushes.',
+    )
     dispatch: Literal["here", "workers"] = Field(
         default="here",
         description='"workers": turns run on `agentdeck worker`s (needs database_url), '
@@ -374,6 +380,7 @@ def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
         "AGENTDECK_DATABASE_URL": "database_url",
         "AGENTDECK_HEARTBEAT_TIMEOUT_SECONDS": "heartbeat_timeout_seconds",
         "AGENTDECK_DISPATCH": "dispatch",
+        "AGENTDECK_GIT_REMOTE": "git_remote",
     }
     for var, key in simple.items():
         if env.get(var):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from agentdeck.agents.acp import AcpAgent
 from agentdeck.agents.base import Agent, AgentInfo, Capabilities, TurnRequest
 from agentdeck.agents.claude import ClaudeAgent
@@ -11,6 +13,9 @@ from agentdeck.agents.command import CommandAgent
 from agentdeck.agents.gemini import GeminiAcpAgent, GeminiAgent
 from agentdeck.config import Settings
 from agentdeck.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from claude_agent_sdk import SessionStore
 
 # Names clients of the old system use, mapped to ours.
 ALIASES = {
@@ -23,11 +28,12 @@ ALIASES = {
 }
 
 
-def build_agents(settings: Settings) -> dict[str, Agent]:
-    """One adapter per configured agent, keyed by its canonical name."""
+def build_agents(settings: Settings, session_store: SessionStore | None = None) -> dict[str, Agent]:
+    """One adapter per configured agent, keyed by its canonical name; Claude's
+    conversations also go to ``session_store`` when given (a worker's)."""
     claude = settings.claude
     agents: dict[str, Agent] = {
-        "claude": ClaudeAgent(cli_path=claude.cli_path, default_model=claude.model),
+        "claude": ClaudeAgent(claude.cli_path, claude.model, session_store),
         "codex": codex_agent(settings.agents.codex, settings.home),
     }
     gemini = settings.agents.gemini

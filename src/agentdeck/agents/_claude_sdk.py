@@ -5,6 +5,9 @@
   of its own and to stop it at once on cancel (``_build_command``, ``_process``);
 - ``types._configure_can_use_tool``, which routes permission prompts over stdio
   (what ``can_use_tool`` needs when the SDK is driven through a transport);
+- ``_internal.session_resume`` (``materialize_resume_session``,
+  ``apply_materialized_options``): a resume from a ``session_store``, which the SDK
+  loads by itself only when it makes the transport (it skips it for a given one);
 - the transport's stdout and stderr readers (``read_messages``, ``_handle_stderr``,
   ``_max_buffer_size``, ``_exit_error``, ``_check_claude_version``), replaced by
   byte-level ones: the SDK decodes the CLI's output as strict UTF-8 and fails the
@@ -21,13 +24,17 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import anyio
 from claude_agent_sdk import ClaudeAgentOptions, CLIConnectionError, ProcessError
+from claude_agent_sdk._internal.session_resume import (
+    apply_materialized_options,
+    materialize_resume_session,
+)
 from claude_agent_sdk._internal.transport.subprocess_cli import SubprocessCLITransport
 from claude_agent_sdk.types import _configure_can_use_tool
 
@@ -38,6 +45,19 @@ from agentdeck.proctree import kill_tree
 def with_can_use_tool(options: ClaudeAgentOptions) -> ClaudeAgentOptions:
     """``options`` made ready for a ``can_use_tool`` callback (the SDK's own setup)."""
     return _configure_can_use_tool(options)
+
+
+async def resume_from_store(
+    options: ClaudeAgentOptions,
+) -> tuple[ClaudeAgentOptions, Callable[[], Awaitable[None]] | None]:
+    """``options`` pointed at a temporary config directory that holds the session to
+    resume, loaded from ``options.session_store``, and the call that removes it; the
+    options unchanged (and None) when the store has no such session. Raises
+    `RuntimeError` when the store fails."""
+    materialized = await materialize_resume_session(options)
+    if materialized is None:
+        return options, None
+    return apply_materialized_options(options, materialized), materialized.cleanup
 
 
 def bundled_cli() -> Path | None:

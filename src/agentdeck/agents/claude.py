@@ -9,6 +9,10 @@ the CLI's stream-json input. Claude Code reads such a message at its next step, 
 the tool result it waits for; one that comes while the model writes its last answer
 runs as a follow-up in the same process, with a result of its own. So the turn's
 ``turn_finished`` is the last result's, once the CLI has exited (docs/agents.md).
+
+With a ``session_store`` (a worker on the shared database), the SDK mirrors the
+conversation into it as the CLI writes it, and a resume loads it from there, so a task
+can go on on another machine (`agentdeck.agents.claude_store`, docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import os
 import shutil
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -33,6 +37,7 @@ from claude_agent_sdk import (
     PermissionResultDeny,
     ProcessError,
     ResultMessage,
+    SessionStore,
     SystemMessage,
     TextBlock,
     ToolPermissionContext,
@@ -46,9 +51,11 @@ from agentdeck.agents._claude_sdk import (
     BAD_LINE,
     SessionTransport,
     bundled_cli,
+    resume_from_store,
     with_can_use_tool,
 )
 from agentdeck.agents.base import AgentInfo, Capabilities, Emit, Inbox, TurnRequest, room
+from agentdeck.agents.claude_store import TaskSessions
 from agentdeck.agents.notices import stderr_event
 from agentdeck.model import EventKind, NewEvent
 from agentdeck.proctree import MARKER_VAR, kill_tree
@@ -120,6 +127,9 @@ def message_events(message: object, turn: int) -> list[NewEvent]:
             events.append(NewEvent(EventKind.STDERR, line, turn))
         elif message.subtype in ("api_retry", "permission_denied", "compact_boundary"):
             events.append(NewEvent(EventKind.LOG, {"source": "agent", **data}, turn))
+        elif message.subtype == "mirror_error":  # the shared session store refused a write
+            text = f"the conversation could not be saved to the shared store: {data.get('error')}"
+            events.append(NewEvent(EventKind.LOG, {"source": "session_store", "text": text}, turn))
     elif isinstance(message, AssistantMessage):
         if message.usage:  # provisional, per API message; the result has the turn's totals
             events.append(NewEvent(EventKind.USAGE, _partial_usage(message), turn))
@@ -185,9 +195,15 @@ class ClaudeAgent:
     # a running turn reads further user messages (see the module docstring).
     capabilities = Capabilities(approvals=True, resume=True, steer=True, cost=True)
 
-    def __init__(self, cli_path: str | None = None, default_model: str | None = None) -> None:
+    def __init__(
+        self,
+        cli_path: str | None = None,
+        default_model: str | None = None,
+        session_store: SessionStore | None = None,
+    ) -> None:
         self.cli_path = cli_path
         self.default_model = default_model
+        self.session_store = session_store  # shared by workers: conversations travel
 
     def _cli(self) -> str | None:
         if self.cli_path:
@@ -217,6 +233,9 @@ class ClaudeAgent:
             # Each user message is echoed once the CLI reads it: when a steer was taken.
             extra_args={"replay-user-messages": None},
         )
+        if self.session_store is not None:
+            scoped = TaskSessions(self.session_store, request.task_id)
+            options = replace(options, session_store=scoped)
         if request.approve is None:
             return options
         # Permission prompts come back over the control protocol to `_can_use_tool`.
@@ -234,8 +253,34 @@ class ClaudeAgent:
                     stderr_tail.append(line)
                 emit(NewEvent(EventKind.STDERR, data, request.turn))
 
-        options = self.options(request, on_stderr)
+        options, cleanup = await self._resumed(request, emit, self.options(request, on_stderr))
+        try:
+            await self._run(request, emit, options, stderr_tail)
+        finally:
+            if cleanup is not None:
+                with anyio.CancelScope(shield=True):
+                    await cleanup()
 
+    @staticmethod
+    async def _resumed(
+        request: TurnRequest, emit: Emit, options: ClaudeAgentOptions
+    ) -> tuple[ClaudeAgentOptions, Callable[[], Awaitable[None]] | None]:
+        """The options of a resume from the shared store, if there is one (and the
+        call that removes its files); else the CLI resumes from this machine's copy."""
+        try:
+            return await resume_from_store(options)
+        except RuntimeError as exc:
+            text = f"the conversation could not be loaded from the shared store: {exc}"
+            emit(NewEvent(EventKind.LOG, {"source": "session_store", "text": text}, request.turn))
+            return options, None
+
+    async def _run(
+        self,
+        request: TurnRequest,
+        emit: Emit,
+        options: ClaudeAgentOptions,
+        stderr_tail: deque[str],
+    ) -> None:
         def on_spawn(pid: int, argv: list[str]) -> None:
             emit(_turn_started(request, options, pid, argv))
 

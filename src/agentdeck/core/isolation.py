@@ -133,36 +133,54 @@ async def plan(
     return Plan(repo, subdir, name, base, worktree_dir(settings, repo, task_id))
 
 
+def _worktree_event(turn: int, text: str, **data: object) -> NewEvent:
+    return NewEvent(EventKind.LOG, {"source": "worktree", "text": text, **data}, turn)
+
+
+async def _catch_up(
+    worktree: Path, git: GitBranch, remote: str | None, turn: int
+) -> list[NewEvent]:
+    """Fast-forward an existing worktree to ``remote``'s branch (the task went on
+    elsewhere since it was here)."""
+    if not remote or not await workspace.has_remote(worktree, remote):
+        return []
+    sha = await workspace.fast_forward(worktree, remote, git.branch)
+    if sha is None:
+        return []
+    text = f"brought up to {remote}'s {git.branch} ({sha[:10]}): the task went on elsewhere"
+    return [_worktree_event(turn, text, commit=sha, remote=remote)]
+
+
 def _output_event(turn: int, text: str, **data: object) -> NewEvent:
     tail = text[-SETUP_OUTPUT_LIMIT:]
     return NewEvent(EventKind.LOG, {"source": "setup", "text": tail, **data}, turn)
 
 
-async def prepare(settings: Settings, task: Task, git: GitBranch) -> list[NewEvent]:
+async def prepare(
+    settings: Settings, task: Task, git: GitBranch, remote: str | None = None
+) -> list[NewEvent]:
     """Create the worktree if it is missing; on creation copy files in and run setup.
 
-    ``git`` (the task's group) gets the worktree path and copied files. Returns the
-    events to record; raises `SetupFailed` when setup fails.
+    ``git`` (the task's group) gets the worktree path and copied files. A recorded path
+    that is no worktree of this checkout (the task ran on another machine) is replaced by
+    this machine's. With ``remote`` (on a worker: ``git_remote``), the branch is first
+    brought up to ``remote``'s, which the last worker pushed. Returns the events to
+    record; raises `SetupFailed` when setup fails.
     """
     repo = Path(git.repo_path)
-    worktree = Path(git.worktree_path or worktree_dir(settings, repo, task.id))
-    if git.worktree_path and await workspace.worktree_exists(repo, worktree):
-        return []
+    if git.worktree_path and await workspace.worktree_exists(repo, Path(git.worktree_path)):
+        return await _catch_up(Path(git.worktree_path), git, remote, task.turns)
+    worktree = worktree_dir(settings, repo, task.id)
     events: list[NewEvent] = []
+    if remote and await workspace.has_remote(repo, remote):
+        await workspace.remove_worktree(repo, worktree)  # left by an earlier visit
+        if await workspace.fetch_branch(repo, remote, git.branch):
+            text = f"branch {git.branch} taken from {remote}, as its last turn left it"
+            events.append(_worktree_event(task.turns, text, remote=remote))
     await workspace.create_worktree(repo, worktree, git.branch, git.base_branch)
     git.worktree_path = str(worktree)
-    events.append(
-        NewEvent(
-            EventKind.LOG,
-            {
-                "source": "worktree",
-                "text": f"worktree {worktree} on branch {git.branch} (from {git.base_branch})",
-                "branch": git.branch,
-                "path": str(worktree),
-            },
-            task.turns,
-        )
-    )
+    text = f"worktree {worktree} on branch {git.branch} (from {git.base_branch})"
+    events.append(_worktree_event(task.turns, text, branch=git.branch, path=str(worktree)))
     options = project_settings(settings, repo)
     patterns = workspace.include_patterns(repo, options.copy_files)
     copied = await anyio.to_thread.run_sync(workspace.copy_includes, repo, worktree, patterns)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,10 +24,14 @@ from agentdeck.core.approvals import Decisions
 from agentdeck.core.lifecycle import Lifecycle
 from agentdeck.core.runner import TurnControl, TurnOutcome, TurnRunner
 from agentdeck.errors import AgentdeckError, NotFound
-from agentdeck.model import EventKind, NewEvent, Task, TaskStatus
+from agentdeck.model import EventKind, GitBranch, NewEvent, Task, TaskStatus
 from agentdeck.proctree import MARKER_VAR, kill_tree
 
 log = logging.getLogger(__name__)
+
+# After a turn's work is committed: more of its settling (a worker pushes the branch),
+# returning the events to record with it.
+Publish = Callable[[Task], Awaitable[list[NewEvent]]]
 
 
 def agent_mode(task: Task, agent: Agent) -> str:
@@ -43,7 +48,11 @@ def agent_mode(task: Task, agent: Agent) -> str:
 
 
 class Turn:
-    """Runs turns for the scheduler."""
+    """Runs turns for the scheduler (or a worker).
+
+    A worker passes ``remote`` (its ``git_remote``: the task branch is brought up to it
+    before a turn) and ``publish`` (run after the turn's commit, under the task's lock).
+    """
 
     def __init__(
         self,
@@ -51,11 +60,16 @@ class Turn:
         lifecycle: Lifecycle,
         decisions: Decisions,
         agents: dict[str, Agent],
+        *,
+        remote: str | None = None,
+        publish: Publish | None = None,
     ) -> None:
         self.settings = settings
         self.lifecycle = lifecycle
         self.decisions = decisions
         self.agents = agents
+        self.remote = remote
+        self.publish = publish
         self.runner = TurnRunner(lifecycle.store, lifecycle.bus)
 
     async def run(self, task_id: str, control: TurnControl) -> None:
@@ -199,7 +213,7 @@ class Turn:
         events: list[NewEvent] = []
         with control.scope():
             try:
-                events = await isolation.prepare(self.settings, task, git)
+                events = await isolation.prepare(self.settings, task, git, self.remote)
             except AgentdeckError as exc:
                 error = f"workspace setup failed: {exc.message}"
         if control.cancelled:
@@ -208,6 +222,7 @@ class Turn:
             if fresh.git is not None:
                 fresh.git.worktree_path = git.worktree_path
                 fresh.git.copied_files = git.copied_files
+                fresh.cwd = _cwd(git)
             if control.reason is not None:
                 if control.interrupted:  # never delivered: the resumed turn's
                     fresh.queue.insert(0, instructions)
@@ -223,7 +238,7 @@ class Turn:
                 )
                 return False
             await self.lifecycle.save(fresh, events)
-        task.git = git
+        task.git, task.cwd = git, _cwd(git)
         return True
 
     async def _settle(
@@ -232,6 +247,8 @@ class Turn:
         """After the agent: commit its work, then the status the turn ended in."""
         async with self.lifecycle.editing(task_id) as task:
             events = await self._commit_work(task, instructions)
+            if self.publish is not None:
+                events += await self.publish(task)
             if not control.interrupted:
                 task.crash_cuts = 0  # the turn ended here, not in a crash
             if control.reason is not None:
@@ -284,6 +301,13 @@ class Turn:
                     task.turns,
                 )
             ]
+
+
+def _cwd(git: GitBranch) -> str:
+    """Where the agent runs: the project's directory in the task's worktree."""
+    assert git.worktree_path is not None
+    worktree = Path(git.worktree_path)
+    return str(worktree / git.subdir if git.subdir else worktree)
 
 
 def _done(task: Task) -> str:

@@ -96,6 +96,40 @@ async def create_worktree(repo: Path, path: Path, branch: str, base: str) -> Non
         await git(repo, "worktree", "add", "-b", branch, str(path), base)
 
 
+async def has_remote(repo: Path, remote: str) -> bool:
+    code, _, _ = await git(repo, "remote", "get-url", "--", remote, check=False)
+    return code == 0
+
+
+async def push_branch(repo: Path, remote: str, branch: str) -> None:
+    """Push ``branch`` to the same name on ``remote`` (raises `GitError` when refused)."""
+    await git(repo, "push", "--quiet", "--", remote, f"refs/heads/{branch}:refs/heads/{branch}")
+
+
+async def fetch_branch(repo: Path, remote: str, branch: str) -> bool:
+    """Make (or fast-forward) the local ``branch`` from ``remote``'s; False when the
+    remote has no such branch, cannot be reached, or the local one has commits it lacks."""
+    code, _, _ = await git(
+        repo, "fetch", "--quiet", "--", remote, f"refs/heads/{branch}:refs/heads/{branch}",
+        check=False,
+    )  # fmt: skip
+    return code == 0
+
+
+async def fast_forward(worktree: Path, remote: str, branch: str) -> str | None:
+    """Fast-forward the worktree to ``remote``'s ``branch`` when that is ahead; the new
+    sha, or None when it is not ahead (or cannot be reached, or would not fast-forward)."""
+    code, _, _ = await git(worktree, "fetch", "--quiet", "--", remote, branch, check=False)
+    if code != 0:
+        return None
+    _, head, _ = await git(worktree, "rev-parse", "HEAD")
+    _, fetched, _ = await git(worktree, "rev-parse", "FETCH_HEAD")
+    if head.strip() == fetched.strip():
+        return None
+    code, _, _ = await git(worktree, "merge", "--ff-only", "--quiet", "FETCH_HEAD", check=False)
+    return fetched.strip() if code == 0 else None
+
+
 async def worktree_exists(repo: Path, path: Path) -> bool:
     _, out, _ = await git(repo, "worktree", "list", "--porcelain", check=False)
     listed = {

@@ -242,6 +242,29 @@ _MIGRATIONS: dict[int, str] = {
         recorded_at TIMESTAMPTZ NOT NULL DEFAULT now()
     );
     """,
+    # Conversations that travel between workers: Claude Code transcripts mirrored by the
+    # SDK (agentdeck.workers.sessions), and the tasks whose session and branch another
+    # worker can pick up (agentdeck.workers.travel).
+    6: """
+    CREATE TABLE claude_sessions (
+        project_key TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        subpath TEXT NOT NULL DEFAULT '',
+        seq BIGSERIAL,
+        entry JSON NOT NULL,
+        written_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        PRIMARY KEY (project_key, session_id, subpath, seq)
+    );
+    CREATE TABLE travels (
+        task_id TEXT PRIMARY KEY REFERENCES tasks(id) ON DELETE CASCADE,
+        worker TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        remote TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        commit_sha TEXT NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    """,
 }
 
 SCHEMA_VERSION = max(_MIGRATIONS)

@@ -9,7 +9,8 @@ worker, told by NOTIFY, stops the agent.
 
 - **Dispatch.** Pending tasks, oldest first, each to the least-loaded live worker that
   has its agent and a root holding its project (`registry.choose`). A task whose
-  conversation lives on a worker (it has a session id) goes back to that worker. A task
+  conversation lives on a worker (it has a session id) goes back to that worker, unless
+  that worker is gone and the task can travel (`agentdeck.workers.travel`). A task
   no live worker can serve, or whose workers are full, stays ``pending`` with its
   ``status_reason`` saying so. Each dispatch opens a row with a new attempt number and
   defers one procrastinate job on the worker's queue (``queueing_lock`` = the task).
@@ -38,7 +39,7 @@ from agentdeck.core.approvals import Approvals
 from agentdeck.core.lifecycle import Lifecycle
 from agentdeck.core.runner import TurnControl
 from agentdeck.errors import InvalidTransition, NotFound
-from agentdeck.model import TaskStatus
+from agentdeck.model import Task, TaskStatus
 from agentdeck.store.postgres import PostgresStore
 from agentdeck.workers.decisions import Mirror
 from agentdeck.workers.registry import Registry, WorkerInfo, choose, ensure_queue_schema
@@ -180,9 +181,8 @@ class RemoteScheduler:
                 continue
             if task.depends_on and not await dependencies.settle(self.life, task):
                 continue
-            only = task.worker or (
-                await self.registry.last_worker(task.id) if task.session_id else None
-            )
+            home, gone = await self._home(task, workers)
+            only = task.worker or home
             worker, why = choose(
                 workers, task.agent, task.project_path, labels=task.labels, worker=only
             )
@@ -193,10 +193,25 @@ class RemoteScheduler:
             if attempt is None:
                 continue
             worker.load += 1
-            await self._note(task.id, f"sent to worker {worker.name}", worker.name)
+            sent = f"sent to worker {worker.name}"
+            if gone and worker.name != gone:
+                sent += f" (worker {gone} is gone; the branch and the conversation travelled)"
+            await self._note(task.id, sent, worker.name)
             job = self._job.configure(queue=queue_of(worker.name), queueing_lock=task.id)
             with contextlib.suppress(Exception):  # AlreadyEnqueued: that job will do
                 await job.defer_async(task_id=task.id, attempt=attempt)
+
+    async def _home(self, task: Task, workers: list[WorkerInfo]) -> tuple[str | None, str | None]:
+        """The worker a task must go back to (the one holding its conversation), and the
+        worker it left because that one is gone and the task can travel."""
+        if not task.session_id:
+            return None, None
+        last = await self.registry.last_worker(task.id)
+        if last is None or any(w.name == last and w.state == "alive" for w in workers):
+            return last, None
+        if await self.registry.travel(task.id) is None:
+            return last, None
+        return None, last
 
     async def _note(self, task_id: str, reason: str, on_worker: str | None = None) -> None:
         """Say why a pending task waits (or where it went), once."""

@@ -213,6 +213,31 @@ class Registry:
             (task_id, attempt, list(OPEN)),
         )
 
+    # -- travel -------------------------------------------------------------------
+
+    async def record_travel(
+        self, task_id: str, worker: str, session_id: str, remote: str, branch: str, sha: str
+    ) -> None:
+        """The task can go on on another worker: its conversation is in the shared store
+        and its branch, at ``sha``, on ``remote``."""
+        await self._run(
+            _exec,
+            "INSERT INTO travels (task_id, worker, session_id, remote, branch, commit_sha)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (task_id) DO UPDATE SET"
+            " worker = excluded.worker, session_id = excluded.session_id,"
+            " remote = excluded.remote, branch = excluded.branch,"
+            " commit_sha = excluded.commit_sha, updated_at = now()",
+            (task_id, worker, session_id, remote, branch, sha),
+        )
+
+    async def forget_travel(self, task_id: str) -> None:
+        await self._run(_exec, "DELETE FROM travels WHERE task_id = %s", (task_id,))
+
+    async def travel(self, task_id: str) -> dict[str, Any] | None:
+        """What `record_travel` last said of the task (None: it stays where it ran)."""
+        rows = await self._run(_rows, "SELECT * FROM travels WHERE task_id = %s", (task_id,))
+        return rows[0] if rows else None
+
     # -- decisions ----------------------------------------------------------------
 
     async def answer(self, request_id: str, task_id: str, answer: dict[str, Any]) -> dict[str, Any]:

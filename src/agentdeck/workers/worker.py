@@ -8,7 +8,9 @@ worker runs it only if it claims that attempt (a duplicate delivery exits). Whil
 turn runs, the worker follows the store's changes: a task the front cancelled or ended
 has its turn stopped here (its process group killed) within a notification's time, and
 an approval answered at the front settles the request the turn waits on
-(`agentdeck.workers.decisions`).
+(`agentdeck.workers.decisions`). After each turn it pushes the task's branch and keeps
+Claude conversations in the shared store, so another worker can go on with the task
+(`agentdeck.workers.travel`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from agentdeck.model import TaskStatus
 from agentdeck.store.postgres import PostgresStore
 from agentdeck.workers.decisions import relay_through, settle_answered
 from agentdeck.workers.registry import Registry, ensure_queue_schema
+from agentdeck.workers.sessions import PostgresSessionStore
+from agentdeck.workers.travel import Travel
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +73,27 @@ class Worker:
         self.url = settings.database_url
         self.store = PostgresStore(self.url)
         self.registry = Registry(self.url)
-        self.agents = build_agents(settings) if agents is None else agents
+        self.sessions = PostgresSessionStore(self.url)
+        self.agents = (
+            build_agents(settings, session_store=self.sessions) if agents is None else agents
+        )
         life = Lifecycle(self.store, Bus())
         relay = relay_through(self.registry)
         self.decisions = Decisions(life, settings.approval_timeout_seconds, relay)
-        self.turn = Turn(settings, life, self.decisions, self.agents)
+        travel = Travel(options.name, settings.git_remote, self.registry, self.sessions)
+        self.turn = Turn(
+            settings,
+            life,
+            self.decisions,
+            self.agents,
+            remote=settings.git_remote or None,
+            publish=travel.publish,
+        )
         self.running: dict[str, TurnControl] = {}
 
     def close(self) -> None:
         self.registry.close()
+        self.sessions.close()
         self.store.close()
 
     async def _available_agents(self) -> list[str]:

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import importlib.metadata
 import inspect
+import json
+import uuid
+from pathlib import Path
 
-from claude_agent_sdk import ClaudeAgentOptions
+import pytest
+from claude_agent_sdk import ClaudeAgentOptions, InMemorySessionStore, project_key_for_directory
 from claude_agent_sdk._internal.transport.subprocess_cli import SubprocessCLITransport
+from claude_agent_sdk.types import SessionStoreEntry
 
-from agentdeck.agents._claude_sdk import SessionTransport, bundled_cli, with_can_use_tool
+from agentdeck.agents._claude_sdk import (
+    SessionTransport,
+    bundled_cli,
+    resume_from_store,
+    with_can_use_tool,
+)
 from agentdeck.agents._cli import line_text, parse_line, split_lines
 
 PINNED = "0.2.189"
@@ -44,6 +54,43 @@ def test_can_use_tool_setup_routes_prompts_over_stdio() -> None:
     assert configured.permission_prompt_tool_name == "stdio"
     plain = ClaudeAgentOptions()
     assert with_can_use_tool(plain) is plain
+
+
+def test_the_sdk_still_skips_a_store_resume_for_a_given_transport() -> None:
+    """Why `resume_from_store` exists: the SDK loads a resume from the store only for a
+    transport it makes itself (the day it does so for ours too, drop the hook)."""
+    from claude_agent_sdk._internal.client import InternalClient
+
+    source = inspect.getsource(InternalClient.process_query)
+    assert "materialize_resume_session(options) if transport is None else None" in source
+
+
+@pytest.mark.anyio
+async def test_resume_from_store_writes_the_session_where_the_cli_resumes_it(
+    tmp_path: Path,
+) -> None:
+    store = InMemorySessionStore()
+    session = str(uuid.uuid4())
+    cwd = tmp_path / "worktree"
+    cwd.mkdir()
+    lines: list[SessionStoreEntry] = [
+        {"type": "user", "uuid": "u1"},
+        {"type": "assistant", "uuid": "a1"},
+    ]
+    await store.append(
+        {"project_key": project_key_for_directory(str(cwd)), "session_id": session}, lines
+    )
+    base = ClaudeAgentOptions(cwd=str(cwd), resume=session, session_store=store, env={"A": "1"})
+    options, cleanup = await resume_from_store(base)
+    assert cleanup is not None and options.resume == session and options.env["A"] == "1"
+    config = Path(options.env["CLAUDE_CONFIG_DIR"])
+    [written] = config.glob(f"projects/*/{session}.jsonl")
+    assert [json.loads(line) for line in written.read_text().splitlines()] == lines
+    await cleanup()
+    assert not config.exists()
+    # no such session in the store: the options as they were, nothing to clean
+    other = ClaudeAgentOptions(cwd=str(cwd), resume=str(uuid.uuid4()), session_store=store)
+    assert await resume_from_store(other) == (other, None)
 
 
 def test_transport_readers_it_replaces_exist() -> None:
