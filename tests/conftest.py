@@ -12,8 +12,7 @@ import pytest
 
 from agentdeck.config import Settings, load_settings
 from fakes.fake_anthropic import FakeAnthropic
-
-MODEL = "claude-sonnet-4-5"
+from support.agents import offline_claude_env
 
 # The browser fixtures (`browser`, `page`: Debian's Chromium through Playwright) for every
 # test; they skip where Chromium is missing, and fail under CI=true.
@@ -36,23 +35,11 @@ def agent_env(
     tmp_path: Path, fake_model: FakeAnthropic, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, str]:
     """Environment for agents started by an in-process server: offline, isolated."""
-    base = tmp_path / "agent-home"
     env = {
-        "HOME": str(base),
-        "CLAUDE_CONFIG_DIR": str(base / "claude"),
-        "CLAUDE_CODE_TMPDIR": str(base / "tmp"),
-        "XDG_RUNTIME_DIR": str(base / "run"),
-        "ANTHROPIC_BASE_URL": fake_model.base_url,
-        "ANTHROPIC_API_KEY": "sk-test-key",
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "DISABLE_TELEMETRY": "1",
-        "CLAUDE_CODE_MAX_RETRIES": "0",
-        "AGENTDECK_CLAUDE_MODEL": MODEL,
+        **offline_claude_env(tmp_path / "agent-home", fake_model.base_url),
         # Most tests are not about approvals; those that are ask for the `ask` policy.
         "AGENTDECK_APPROVAL_POLICY": "bypass",
     }
-    for name in ("claude", "tmp", "run"):
-        (base / name).mkdir(parents=True, exist_ok=True)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AGENTDECK_HOME", raising=False)

@@ -8,7 +8,10 @@ project root; ten tasks spread by capacity, no worker over its ``max_running``; 
 approval answered at the front reaching the agent on its worker; cancel stopping the
 remote agent in ≤ 2 s with no process left; and a worker killed with SIGKILL mid-turn
 having its task ``interrupted`` within the heartbeat timeout + 5 s, which resumes once
-the worker is back. Processes share the machine's PID space, so the tests see the
+the worker is back. A Claude Code task whose worker is killed for good goes on on
+another worker, each with a checkout of its own at the project's path and its own
+Claude config: the branch comes from the shared git remote, the conversation from the
+shared session store. Processes share the machine's PID space, so the tests see the
 agents' processes (marked with ``AGENTDECK_TASK_ID``) on every host.
 """
 
@@ -30,7 +33,11 @@ from typing import Any
 import pytest
 
 from agentdeck.proctree import alive_members
+from fakes.fake_anthropic import FakeAnthropic
+from support.agents import offline_claude_env
+from support.git import git, init_repo
 from support.netns import HttpClient, Lan, lan
+from support.paths import FAKES
 from support.postgres import Cluster, start_cluster
 
 HEARTBEAT_TIMEOUT = 5.0
@@ -38,6 +45,8 @@ PORT = 8700
 AGENT = ["sh", "-c", 'echo "started $0"; sleep "$0"; echo "slept $0"', "{instructions}"]
 ASKER = [sys.executable, str(Path(__file__).parents[1] / "fakes" / "fake_acp_agent.py")]
 CAPACITY = {"w1": 2, "w2": 3}
+CLAUDE_WORKERS = ("w3", "w4")  # serve project c (a git clone of their own each), Claude
+MODEL_PORT = 8800
 
 
 def _deadline(
@@ -82,7 +91,8 @@ class Site:
 
     def worker(self, name: str) -> subprocess.Popen[bytes]:
         """Start (again) worker ``name`` on its host: w1 serves project a, with gpu=yes;
-        w2 serves projects a and b."""
+        w2 serves projects a and b; w3 and w4 serve project c, each seeing its own clone
+        there, and run Claude Code against the fake model on the ``model`` host."""
         roots = [str(self.projects["a"])] + ([str(self.projects["b"])] if name == "w2" else [])
         env = {
             **os.environ,
@@ -90,13 +100,19 @@ class Site:
             "AGENTDECK_HEARTBEAT_TIMEOUT_SECONDS": str(HEARTBEAT_TIMEOUT),
         }
         env.pop("AGENTDECK_ROOTS", None)
+        binds: dict[Path, Path] = {}
+        if name in CLAUDE_WORKERS:
+            roots = [str(self.projects["c"])]
+            binds = {self.projects["c"]: self.root / f"checkout-{name}"}
+            model = f"http://{self.lan.addresses['model']}:{MODEL_PORT}"
+            env.update(offline_claude_env(self.root / f"claude-{name}", model))
         argv = [sys.executable, "-m", "agentdeck", "worker", "--database-url", self.db_url,
-                "--name", name, "--max-running", str(CAPACITY[name]),
+                "--name", name, "--max-running", str(CAPACITY.get(name, 1)),
                 *[arg for root in roots for arg in ("--roots", root)],
                 "--labels", "gpu=yes" if name == "w1" else "gpu=no"]  # fmt: skip
         log = (self.root / f"{name}.log").open("ab")
         proc = subprocess.Popen(
-            self.lan.on(name, argv), env=env, stdout=log, stderr=subprocess.STDOUT
+            self.lan.on(name, argv, binds), env=env, stdout=log, stderr=subprocess.STDOUT
         )
         log.close()
         self.procs[name] = proc
@@ -178,14 +194,29 @@ def _front(net: Lan, root: Path, db_url: str, projects: dict[str, Path]) -> tupl
     return proc, token
 
 
+def _checkouts(root: Path) -> Path:
+    """Project c: a bare ``origin`` and clones of it, the front's at the project's path
+    and one for each Claude worker (bound there on its host)."""
+    seed = root / "seed"
+    seed.mkdir()
+    init_repo(seed)
+    origin = root / "origin.git"
+    git(root, "clone", "-q", "--bare", str(seed), str(origin))
+    for clone in ("project-c", *(f"checkout-{name}" for name in CLAUDE_WORKERS)):
+        git(root, "clone", "-q", str(origin), str(root / clone))
+    return root / "project-c"
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("netns")
     projects = {name: root / f"project-{name}" for name in ("a", "b")}
     for path in projects.values():
         path.mkdir()
+    projects["c"] = _checkouts(root)
     with ExitStack() as stack:
-        net = stack.enter_context(lan(["db", "front", "w1", "w2", "client"]))
+        hosts = ["db", "front", "w1", "w2", *CLAUDE_WORKERS, "model", "client"]
+        net = stack.enter_context(lan(hosts))
         cluster = stack.enter_context(_database(net, root))
         cluster.sql("CREATE DATABASE deck")
         db_url = cluster.url("deck")
@@ -224,8 +255,9 @@ def test_ten_tasks_spread_by_capacity(site: Site) -> None:
 
     def all_done() -> bool:
         for w in site.client.call("GET", "/api/workers")["workers"]:
-            assert w["load"] <= CAPACITY[w["name"]], f"{w['name']} over its capacity: {w}"
-            peak[w["name"]] = max(peak[w["name"]], w["load"])
+            if w["name"] in CAPACITY:
+                assert w["load"] <= CAPACITY[w["name"]], f"{w['name']} over its capacity: {w}"
+                peak[w["name"]] = max(peak[w["name"]], w["load"])
         return all(site.task(t["id"])["status"] == "waiting" for t in tasks)
 
     _deadline(all_done, 90, "ten tasks done", every=0.2)
@@ -283,3 +315,66 @@ def test_a_killed_worker_interrupts_its_task_which_resumes_when_it_is_back(site:
     site.client.call("POST", f"/api/tasks/{task['id']}/continue", {"instructions": "0"})
     back = site.until_status(task["id"], "waiting")
     assert back["on_worker"] == "w1" and "slept 0" in back["result_text"]
+
+
+@contextmanager
+def _fake_model(site: Site) -> Iterator[Path]:
+    """The fake Anthropic API on the ``model`` host; yields its request log."""
+    requests = site.root / "model-requests.jsonl"
+    host = site.lan.addresses["model"]
+    argv = [sys.executable, str(FAKES / "fake_anthropic.py"), "--host", host,
+            "--port", str(MODEL_PORT), "--log", str(requests)]  # fmt: skip
+    proc = subprocess.Popen(site.lan.on("model", argv), stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().startswith(b"http://")
+        yield requests
+    finally:
+        _stop(proc)
+
+
+def _logged(requests: Path) -> list[dict[str, Any]]:
+    if not requests.exists():
+        return []
+    entries = [json.loads(line) for line in requests.read_text().splitlines() if line]
+    return [e for e in entries if e["kind"] == "main"]
+
+
+def test_a_task_whose_worker_is_gone_goes_on_elsewhere_with_its_branch_and_conversation(
+    site: Site,
+) -> None:
+    with _fake_model(site) as requests:
+        site.worker("w3")
+        site.live("w3")
+        first = "WRITE notes.txt the word is zebra\nSAY noted"
+        task = site.create(first, agent="claude", project_path=str(site.projects["c"]))
+        noted = site.until_status(task["id"], "waiting", timeout=120)
+        assert noted["on_worker"] == "w3" and noted["result_text"].startswith("noted")
+        site.worker("w4")
+        site.live("w4")
+        # a second turn, held by the model, then w3 is gone for good (kill -9)
+        site.client.call("POST", f"/api/tasks/{task['id']}/continue", {"instructions": "DELAY 600"})
+        _deadline(
+            lambda: any("DELAY 600" in FakeAnthropic.user_texts(e) for e in _logged(requests)),
+            60, "the second turn at the model",
+        )  # fmt: skip
+        site.procs["w3"].kill()
+        site.procs["w3"].wait()
+        for orphan in alive_members(None, marker=task["id"]):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(orphan, signal.SIGKILL)
+        site.until_status(task["id"], "interrupted", timeout=HEARTBEAT_TIMEOUT + 5)
+
+        third = "BASH cat notes.txt"
+        site.client.call("POST", f"/api/tasks/{task['id']}/continue", {"instructions": third})
+        done = site.until_status(task["id"], "waiting", "failed", timeout=120)
+    assert done["status"] == "waiting", done
+    assert done["on_worker"] == "w4"
+    # the branch came along: w4's own worktree has what the first turn wrote on w3
+    assert Path(done["cwd"]).is_relative_to(site.root / "home-w4")
+    assert "the word is zebra" in done["result_text"]
+    # the conversation came along: the model saw the first turn on w4
+    [last] = [e for e in _logged(requests) if third in FakeAnthropic.user_texts(e)][-1:]
+    assert first in FakeAnthropic.user_texts(last)
+    assert not (site.root / "claude-w4" / "claude" / "projects").exists() or not any(
+        (site.root / "claude-w4" / "claude" / "projects").rglob(f"{noted['session_id']}.jsonl")
+    )  # w4 never had the session on its disk: it came from the shared store

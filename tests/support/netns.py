@@ -3,8 +3,9 @@
 `lan(names)` makes one namespace per host, each with an ``eth0`` (a veth) on a bridge
 that lives in a namespace of its own, so the hosts reach each other only across real
 interfaces, at addresses of a private /24 that exists only inside these namespaces.
-`Lan.on(host, argv)` runs a command on a host. `HttpClient` is an HTTP client process
-on a host, driven line by line (tests/support/http_driver.py). Needs root and
+`Lan.on(host, argv)` runs a command on a host (with ``binds``, seeing a directory of its
+own at a shared path, as a machine with its own checkout would). `HttpClient` is an HTTP
+client process on a host, driven line by line (tests/support/http_driver.py). Needs root and
 iproute2's ``ip``; where they are missing the tests skip, under ``CI=true`` they fail.
 """
 
@@ -26,6 +27,7 @@ from typing import Any
 import pytest
 
 DRIVER = Path(__file__).with_name("http_driver.py")
+BIND_EXEC = Path(__file__).with_name("bind_exec.py")
 
 
 def missing(reason: str) -> None:
@@ -51,8 +53,14 @@ class Lan:
     def ns(self, host: str) -> str:
         return f"{self.prefix}-{host}"
 
-    def on(self, host: str, argv: list[str]) -> list[str]:
-        """``argv`` run inside ``host``'s namespace."""
+    def on(self, host: str, argv: list[str], binds: dict[Path, Path] | None = None) -> list[str]:
+        """``argv`` run inside ``host``'s namespace; with ``binds`` (path → what the host
+        sees there), in a mount namespace of its own too."""
+        if binds:
+            pairs = [str(p) for dst, src in binds.items() for p in (src, dst)]
+            mounts = ["unshare", "--mount", "--propagation", "private", "--", sys.executable,
+                      str(BIND_EXEC), *pairs, "--"]  # fmt: skip
+            argv = [*mounts, *argv]
         return ["ip", "netns", "exec", self.ns(host), *argv]
 
 

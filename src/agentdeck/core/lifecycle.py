@@ -30,6 +30,7 @@ COLUMNS = (
     "error",
     "updated_at",
     "git",
+    "cwd",  # where the agent runs: moves with the worktree (another worker's)
     "always_allow",
     "status_reason",
     "interrupted_by",

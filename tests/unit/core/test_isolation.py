@@ -1,17 +1,27 @@
-"""Commit messages of a task's turns."""
+"""Commit messages of a task's turns; a task's worktree made again on another machine."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from agentdeck.agents.testing import FakeAgent
-from agentdeck.config import Settings
-from agentdeck.core.isolation import SUBJECT_LENGTH, commit_message
+from agentdeck.config import Settings, load_settings
+from agentdeck.core.isolation import (
+    SUBJECT_LENGTH,
+    after_turn,
+    commit_message,
+    plan,
+    prepare,
+    worktree_dir,
+)
+from agentdeck.core.workspace import push_branch
 from agentdeck.errors import InvalidInput
-from agentdeck.model import Task, TaskStatus, now
+from agentdeck.model import GitBranch, Task, TaskStatus, now
 from support.core import create, events_of, running
+from support.git import git, init_repo
 
 
 def _task(turns: int) -> Task:
@@ -60,3 +70,67 @@ async def test_a_git_project_without_git_on_path_warns_and_runs_in_place(
         assert any("git is not on PATH" in text for text in logs), logs
         with pytest.raises(InvalidInput, match="git is not on PATH"):
             await create(core, "t", "x", isolation="worktree")
+
+
+def _machine(root: Path, name: str, origin: Path) -> tuple[Settings, Path]:
+    """A machine of its own: a home and a clone of ``origin``."""
+    clone = root / f"clone-{name}"
+    git(root, "clone", "-q", str(origin), str(clone))
+    env = {"AGENTDECK_HOME": str(root / f"home-{name}"), "AGENTDECK_ROOTS": str(clone)}
+    return load_settings(env=env), clone
+
+
+def _on(git_group: GitBranch, repo: Path, worktree: str | None) -> GitBranch:
+    """The task's git group as another machine reads it (its checkout at ``repo``)."""
+    return replace(git_group, repo_path=str(repo), worktree_path=worktree)
+
+
+@pytest.mark.anyio
+async def test_a_task_goes_on_on_another_machine_from_the_branch_its_last_turn_pushed(
+    tmp_path: Path,
+) -> None:
+    origin = tmp_path / "origin.git"
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    init_repo(seed)
+    git(tmp_path, "clone", "-q", "--bare", str(seed), str(origin))
+    one, repo_one = _machine(tmp_path, "one", origin)
+    two, repo_two = _machine(tmp_path, "two", origin)
+    task = _task(1)
+    made = await plan(one, repo_one, task.id, task.title, "worktree", None, None)
+    assert made is not None
+    on_one = made.branch_group()
+    await prepare(one, task, on_one, "origin")
+    (Path(str(on_one.worktree_path)) / "a.txt").write_text("from one\n")
+    await after_turn(task, on_one, "write a")
+    await push_branch(repo_one, "origin", on_one.branch)
+
+    # machine two: its own checkout; the recorded worktree is machine one's
+    task.turns = 2
+    on_two = _on(on_one, repo_two, on_one.worktree_path)
+    events = await prepare(two, task, on_two, "origin")
+    assert on_two.worktree_path == str(worktree_dir(two, repo_two, task.id))
+    here = Path(on_two.worktree_path)
+    assert (here / "a.txt").read_text() == "from one\n"
+    assert any("taken from origin" in e.data["text"] for e in events), events
+    (here / "b.txt").write_text("from two\n")
+    await after_turn(task, on_two, "write b")
+    await push_branch(repo_two, "origin", on_two.branch)
+
+    # back on machine one, where its old worktree still stands: brought up to date
+    task.turns = 3
+    back = _on(on_one, repo_one, on_one.worktree_path)
+    events = await prepare(one, task, back, "origin")
+    assert (Path(str(back.worktree_path)) / "b.txt").read_text() == "from two\n"
+    assert any("went on elsewhere" in e.data["text"] for e in events), events
+
+    # once more on two, then on one with two's path recorded: one's old worktree is
+    # replaced by a fresh one of the branch as two pushed it
+    (here / "c.txt").write_text("from two again\n")
+    await after_turn(task, on_two, "write c")
+    await push_branch(repo_two, "origin", on_two.branch)
+    task.turns = 4
+    moved = _on(on_one, repo_one, on_two.worktree_path)
+    await prepare(one, task, moved, "origin")
+    assert moved.worktree_path == on_one.worktree_path
+    assert (Path(str(moved.worktree_path)) / "c.txt").read_text() == "from two again\n"
