@@ -222,7 +222,7 @@ class Turn:
             if fresh.git is not None:
                 fresh.git.worktree_path = git.worktree_path
                 fresh.git.copied_files = git.copied_files
-                fresh.cwd = _cwd(git)
+                fresh.cwd = _cwd(git, fresh.cwd)
             if control.reason is not None:
                 if control.interrupted:  # never delivered: the resumed turn's
                     fresh.queue.insert(0, instructions)
@@ -238,7 +238,7 @@ class Turn:
                 )
                 return False
             await self.lifecycle.save(fresh, events)
-        task.git, task.cwd = git, _cwd(git)
+        task.git, task.cwd = git, _cwd(git, task.cwd)
         return True
 
     async def _settle(
@@ -248,7 +248,10 @@ class Turn:
         async with self.lifecycle.editing(task_id) as task:
             events = await self._commit_work(task, instructions)
             if self.publish is not None:
-                events += await self.publish(task)
+                try:
+                    events += await self.publish(task)
+                except Exception:  # the turn's work is committed here; it still ends
+                    log.exception("publishing the turn of task %s failed", task.id)
             if not control.interrupted:
                 task.crash_cuts = 0  # the turn ended here, not in a crash
             if control.reason is not None:
@@ -303,9 +306,11 @@ class Turn:
             ]
 
 
-def _cwd(git: GitBranch) -> str:
-    """Where the agent runs: the project's directory in the task's worktree."""
-    assert git.worktree_path is not None
+def _cwd(git: GitBranch, before: str) -> str:
+    """Where the agent runs: the project's directory in the task's worktree (``before``
+    while it has none)."""
+    if git.worktree_path is None:
+        return before
     worktree = Path(git.worktree_path)
     return str(worktree / git.subdir if git.subdir else worktree)
 

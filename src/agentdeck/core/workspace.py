@@ -96,6 +96,12 @@ async def create_worktree(repo: Path, path: Path, branch: str, base: str) -> Non
         await git(repo, "worktree", "add", "-b", branch, str(path), base)
 
 
+async def rev(repo: Path, ref: str) -> str | None:
+    """The sha ``ref`` names (None: no such ref)."""
+    code, out, _ = await git(repo, "rev-parse", "--verify", "--quiet", ref, check=False)
+    return out.strip() if code == 0 else None
+
+
 async def has_remote(repo: Path, remote: str) -> bool:
     code, _, _ = await git(repo, "remote", "get-url", "--", remote, check=False)
     return code == 0

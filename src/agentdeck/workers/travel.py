@@ -12,6 +12,7 @@ another agent's session) keeps the task with its worker, as before.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from agentdeck.agents.claude_store import project_key
@@ -35,7 +36,15 @@ class Travel:
 
     async def publish(self, task: Task) -> list[NewEvent]:
         """Push the task's branch; record whether the task can travel. The events to
-        record (a push made, or refused)."""
+        record (a push made, or refused). On a failure the task stays with its worker."""
+        try:
+            return await self._publish(task)
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                await self.registry.forget_travel(task.id)
+            return [_event(task, f"the task stays on worker {self.worker}: {exc}")]
+
+    async def _publish(self, task: Task) -> list[NewEvent]:
         git = task.git
         if git is None or not git.worktree_path or not self.remote:
             await self.registry.forget_travel(task.id)
@@ -44,9 +53,11 @@ class Travel:
         if not await workspace.has_remote(repo, self.remote):
             await self.registry.forget_travel(task.id)
             return []
-        _, head, _ = await workspace.git(repo, "rev-parse", f"refs/heads/{git.branch}")
-        sha = head.strip()
-        before = await self.registry.travel(task.id)
+        sha = await workspace.rev(repo, f"refs/heads/{git.branch}")
+        if sha is None:
+            await self.registry.forget_travel(task.id)
+            return []
+        before = await workspace.rev(repo, f"refs/remotes/{self.remote}/{git.branch}")
         try:
             await workspace.push_branch(repo, self.remote, git.branch)
         except GitError as exc:
@@ -60,8 +71,8 @@ class Travel:
             )
         else:
             await self.registry.forget_travel(task.id)
-        if before is not None and before["commit_sha"] == sha:
-            return []
+        if before == sha:
+            return []  # the remote had it already
         text = f"pushed {git.branch} to {self.remote} ({sha[:10]})"
         return [_event(task, text, remote=self.remote, commit=sha)]
 
