@@ -12,21 +12,16 @@ answer to a request a worker's turn waits on (`agentdeck.workers.decisions`).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import anyio.to_thread
 import psycopg
-from psycopg.rows import dict_row
 from psycopg.types.json import Json
-from psycopg_pool import ConnectionPool
 
 from agentdeck.store.postgres import CHANNEL
-
-T = TypeVar("T")
-Conn = psycopg.Connection[dict[str, Any]]
+from agentdeck.workers.pooled import Conn, Pooled
 
 OPEN = ("queued", "running")  # dispatches that hold a slot of their worker
 _SCHEMA_LOCK = 0x70726F63  # advisory lock: one procrastinate schema install at a time
@@ -97,24 +92,8 @@ def choose(
     return best, ""
 
 
-class Registry:
+class Registry(Pooled):
     """Workers and dispatches on the shared database."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._pool: ConnectionPool[Conn] = ConnectionPool(
-            url, min_size=1, max_size=4, kwargs={"row_factory": dict_row}, open=True
-        )
-
-    def close(self) -> None:
-        self._pool.close()
-
-    def _now(self, fn: Callable[..., T], *args: Any) -> T:
-        with self._pool.connection() as conn:
-            return fn(conn, *args)
-
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await anyio.to_thread.run_sync(self._now, fn, *args)
 
     # -- workers ------------------------------------------------------------------
 

@@ -13,21 +13,14 @@ contract in ``tests/unit/workers/test_sessions.py``. ``list_sessions`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
-
-import anyio.to_thread
-import psycopg
 from claude_agent_sdk import SessionStore
 from claude_agent_sdk.types import SessionKey, SessionListSubkeysKey, SessionStoreEntry
 from psycopg.types.json import Json
-from psycopg_pool import ConnectionPool
 
-T = TypeVar("T")
-Conn = psycopg.Connection[Any]
+from agentdeck.workers.pooled import Conn, Pooled
 
 
-class PostgresSessionStore(SessionStore):
+class PostgresSessionStore(Pooled, SessionStore):
     """Claude session transcripts in the ``claude_sessions`` table (see the module)."""
 
     # Absent, as the SDK sees it: the protocol's own (agentdeck resumes by session id).
@@ -35,17 +28,7 @@ class PostgresSessionStore(SessionStore):
     list_session_summaries = SessionStore.list_session_summaries
 
     def __init__(self, url: str) -> None:
-        self._pool: ConnectionPool[Conn] = ConnectionPool(url, min_size=0, max_size=2, open=True)
-
-    def close(self) -> None:
-        self._pool.close()
-
-    def _now(self, fn: Callable[..., T], *args: Any) -> T:
-        with self._pool.connection() as conn:
-            return fn(conn, *args)
-
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await anyio.to_thread.run_sync(self._now, fn, *args)
+        super().__init__(url, min_size=0, max_size=2)
 
     async def append(self, key: SessionKey, entries: list[SessionStoreEntry]) -> None:
         if not entries:
@@ -69,7 +52,7 @@ class PostgresSessionStore(SessionStore):
                 " AND subpath = %s ORDER BY seq",
                 _where(key),
             ).fetchall()
-            return [row[0] for row in rows]
+            return [row["entry"] for row in rows]
 
         entries = await self._run(go)
         return entries or None
@@ -81,7 +64,7 @@ class PostgresSessionStore(SessionStore):
                 " AND session_id = %s AND subpath <> '' ORDER BY subpath",
                 (key["project_key"], key["session_id"]),
             ).fetchall()
-            return [row[0] for row in rows]
+            return [row["subpath"] for row in rows]
 
         return await self._run(go)
 

@@ -85,6 +85,13 @@ def _on(git_group: GitBranch, repo: Path, worktree: str | None) -> GitBranch:
     return replace(git_group, repo_path=str(repo), worktree_path=worktree)
 
 
+async def _write_and_push(task: Task, group: GitBranch, name: str, text: str) -> None:
+    """A turn that writes ``name``, committed and pushed as a worker does."""
+    (Path(str(group.worktree_path)) / name).write_text(text)
+    await after_turn(task, group, f"write {name}")
+    await push_branch(Path(group.repo_path), "origin", group.branch)
+
+
 @pytest.mark.anyio
 async def test_a_task_goes_on_on_another_machine_from_the_branch_its_last_turn_pushed(
     tmp_path: Path,
@@ -101,9 +108,7 @@ async def test_a_task_goes_on_on_another_machine_from_the_branch_its_last_turn_p
     assert made is not None
     on_one = made.branch_group()
     await prepare(one, task, on_one, "origin")
-    (Path(str(on_one.worktree_path)) / "a.txt").write_text("from one\n")
-    await after_turn(task, on_one, "write a")
-    await push_branch(repo_one, "origin", on_one.branch)
+    await _write_and_push(task, on_one, "a.txt", "from one\n")
 
     # machine two: its own checkout; the recorded worktree is machine one's
     task.turns = 2
@@ -113,9 +118,7 @@ async def test_a_task_goes_on_on_another_machine_from_the_branch_its_last_turn_p
     here = Path(on_two.worktree_path)
     assert (here / "a.txt").read_text() == "from one\n"
     assert any("taken from origin" in e.data["text"] for e in events), events
-    (here / "b.txt").write_text("from two\n")
-    await after_turn(task, on_two, "write b")
-    await push_branch(repo_two, "origin", on_two.branch)
+    await _write_and_push(task, on_two, "b.txt", "from two\n")
 
     # back on machine one, where its old worktree still stands: brought up to date
     task.turns = 3
@@ -126,9 +129,7 @@ async def test_a_task_goes_on_on_another_machine_from_the_branch_its_last_turn_p
 
     # once more on two, then on one with two's path recorded: one's old worktree is
     # replaced by a fresh one of the branch as two pushed it
-    (here / "c.txt").write_text("from two again\n")
-    await after_turn(task, on_two, "write c")
-    await push_branch(repo_two, "origin", on_two.branch)
+    await _write_and_push(task, on_two, "c.txt", "from two again\n")
     task.turns = 4
     moved = _on(on_one, repo_one, on_two.worktree_path)
     await prepare(one, task, moved, "origin")
