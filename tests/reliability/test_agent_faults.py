@@ -23,6 +23,7 @@ from agentdeck.model import Task, TaskStatus
 from agentdeck.proctree import alive_members
 from support.core import create, events_of, running, task_in
 from support.paths import REPO
+from support.requires import missing
 from support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
@@ -108,7 +109,10 @@ async def test_an_escaping_daemon_does_not_outlive_its_turn(
         await wait_until(lambda: pid_file.exists() and pid_file.read_text(), timeout=10)
         daemon = int(pid_file.read_text())
         if cgroup.base() is None:
-            pytest.skip("no cgroup: such a daemon escapes (docs/security.md, what remains)")
+            missing(
+                "no cgroup: such a daemon escapes (docs/security.md, what remains)",
+                "run the tests as root on a cgroup v2 host",
+            )
         await wait_until(lambda: not _running(daemon), timeout=10)
 
 

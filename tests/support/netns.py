@@ -24,16 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
+from support.requires import missing
 
 DRIVER = Path(__file__).with_name("http_driver.py")
 BIND_EXEC = Path(__file__).with_name("bind_exec.py")
-
-
-def missing(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and {reason} (the tests run as root with iproute2's ip)")
-    pytest.skip(reason)
 
 
 def _ip(*args: str) -> None:
@@ -68,7 +62,7 @@ class Lan:
 def lan(names: list[str]) -> Iterator[Lan]:
     """A LAN of ``names`` (each gets ``10.N.M.i``), removed afterwards."""
     if os.geteuid() != 0 or shutil.which("ip") is None:
-        missing("network namespaces need root and iproute2's ip")
+        missing("network namespaces need root and iproute2's ip", "run the tests as root")
     prefix = f"ad{secrets.token_hex(2)}"
     net = f"10.{secrets.randbelow(200) + 20}.{secrets.randbelow(250) + 1}"
     made = Lan(prefix, subnet=f"{net}.0/24")

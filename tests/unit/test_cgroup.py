@@ -14,6 +14,7 @@ import pytest
 
 from agentdeck import cgroup
 from agentdeck.proctree import alive_members, kill_tree
+from support.requires import missing
 from support.waiting import wait_until
 
 pytestmark = pytest.mark.anyio
@@ -37,8 +38,9 @@ DAEMON = textwrap.dedent(
 @pytest.fixture
 def task_id() -> str:
     if cgroup.base() is None:
-        pytest.skip(
-            "this machine offers no cgroup v2 agentdeck may create (not root, no delegation)"
+        missing(
+            "this machine offers no cgroup v2 agentdeck may create (not root, no delegation)",
+            "run the tests as root on a cgroup v2 host",
         )
     return f"t-cg{os.getpid()}"
 

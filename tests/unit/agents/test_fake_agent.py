@@ -12,6 +12,7 @@ from agentdeck.agents import Agent, Capabilities
 from agentdeck.agents.base import Approver, TurnRequest
 from agentdeck.agents.testing import Ask, Event, Fail, FakeAgent, Gate, Hang, Say
 from agentdeck.model import EventKind, NewEvent
+from support.approver import Approvals
 
 pytestmark = pytest.mark.anyio
 
@@ -43,20 +44,6 @@ async def play(agent: FakeAgent, req: TurnRequest) -> list[NewEvent]:
 
 def kinds(events: list[NewEvent]) -> list[str]:
     return [e.kind for e in events]
-
-
-class Approvals:
-    """An approver that answers from a list and records each question."""
-
-    def __init__(self, *answers: tuple[bool, str]) -> None:
-        self.answers = list(answers)
-        self.asked: list[tuple[str, dict[str, Any], str | None]] = []
-
-    async def __call__(
-        self, tool: str, tool_input: dict[str, Any], prompt: str | None
-    ) -> tuple[bool, str]:
-        self.asked.append((tool, tool_input, prompt))
-        return self.answers.pop(0)
 
 
 def test_it_is_an_agent() -> None:
