@@ -26,7 +26,7 @@ from typing import NoReturn
 
 import pytest
 
-from support import requires
+from . import requires  # relative: benchmarks import this module as tests.support.postgres
 
 
 def _bindir() -> Path | None:
