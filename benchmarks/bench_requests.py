@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx2 as httpx
 
+from agentdeck.mcp.tools.info import REPORT_LIMIT
 from benchmarks.fill import fill
 from benchmarks.harness import (
     McpError,
@@ -49,7 +50,7 @@ SIZES: dict[str, dict[str, int]] = {
 }
 SMALL_EVENTS = 1_000
 SMALL_TASKS = 10
-PAGE_TASKS = 100  # report {} lists the newest 100: at this many tasks its page is full
+PAGE_TASKS = REPORT_LIMIT  # report {} lists this many: at this many tasks its page is full
 EVENTS_PER_TASK = 10
 MS = 1000.0
 

@@ -27,7 +27,7 @@ from agentdeck.mcp.server import build_server
 from agentdeck.mcp.sessions import SessionAdmission
 from agentdeck.mcp.subscriptions import ChangeNotifier
 from agentdeck.notify import Notifier
-from agentdeck.web.api import api_app
+from agentdeck.web.api import ApiMark, api_app
 from agentdeck.web.dashboard import dashboard_routes
 from agentdeck.web.links import ApprovalPages
 from agentdeck.web.login import Login, SessionCookies
@@ -136,5 +136,6 @@ def build_app(deck: Deck) -> Starlette:
         middleware=[  # CORS, Host, rate, body, loopback; then the session cookie
             *middleware(deck.settings, core.access),
             Middleware(SessionCookies, sessions=login.sessions),
+            Middleware(ApiMark),
         ],
     )

@@ -159,7 +159,7 @@ async def test_refusals_have_clear_messages_and_exit_codes(fast_settings: Settin
         wrong_path = url.removesuffix("/mcp") + "/nope"
         not_mcp = await agentdeck("tasks", "--url", wrong_path)
         assert not_mcp.code == 2
-        assert f"no agentdeck MCP endpoint at {wrong_path}" in not_mcp.stderr
+        assert f"no agentdeck server at {wrong_path}" in not_mcp.stderr
 
 
 async def test_server_not_running_exits_2_with_hint() -> None:

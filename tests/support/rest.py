@@ -7,12 +7,13 @@ from contextlib import asynccontextmanager
 
 import httpx2
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount
 
 from agentdeck.agents.testing import FakeAgent
 from agentdeck.config import Settings
 from agentdeck.core import Core
-from agentdeck.web.api import api_app
+from agentdeck.web.api import ApiMark, api_app
 from support.core import running
 
 
@@ -26,7 +27,9 @@ async def rest(
         for scope in ("read", "write"):
             token, _ = await core.create_token(scope, scope)
             headers[scope] = {"Authorization": f"Bearer {token}"}
-        app = Starlette(routes=[Mount("/api", app=api_app(core))])  # as agentdeck.app mounts it
+        app = Starlette(  # as agentdeck.app mounts it
+            routes=[Mount("/api", app=api_app(core))], middleware=[Middleware(ApiMark)]
+        )
         transport = httpx2.ASGITransport(app=app)
         async with httpx2.AsyncClient(transport=transport, base_url="http://test/api") as http:
             yield http, core, headers

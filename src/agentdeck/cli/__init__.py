@@ -1,4 +1,4 @@
-"""The CLI face: the ``agentdeck`` command (client commands talk to a server over MCP)."""
+"""The CLI face: the ``agentdeck`` command (client commands talk to a server's REST API)."""
 
 from __future__ import annotations
 

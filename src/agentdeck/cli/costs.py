@@ -26,7 +26,7 @@ def costs(
 
     async def work() -> int:
         async with connect(url) as remote:
-            ledger: dict[str, Any] = await remote.read_json("agent://costs")
+            ledger: dict[str, Any] = await remote.get("/costs")
         if as_json:
             out.print_json(json.dumps(ledger))
             return EXIT_OK

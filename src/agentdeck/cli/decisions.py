@@ -157,12 +157,10 @@ class Decisions:
 
     async def _send_answer(self, request_id: str, decision: str, message: str) -> None:
         try:
-            await self.remote.call(
-                "respond_task",
-                id=self.task_id,
-                decision=decision,
-                message=message,
-                request_id=request_id,
+            await self.remote.task_post(
+                self.task_id,
+                "respond",
+                {"decision": decision, "message": message, "request_id": request_id},
             )
         except ToolFailed as exc:
             if exc.kind not in ("invalid_state", "not_found"):

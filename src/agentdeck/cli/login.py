@@ -58,7 +58,7 @@ def login(
         health = await _health(where)
         try:
             async with connect(target=target) as remote:
-                status = await remote.read_json("agent://status")
+                status = await remote.get("/status")
         except Unauthorized as exc:
             raise fail(_refused(where, token, exc), EXIT_USAGE) from None
         path = credentials.save(credentials.Login(where, token))

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import webbrowser
-from typing import Annotated, Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import Annotated
 
 import typer
 from rich.text import Text
 
 from agentdeck.cli.output import EXIT_OK, UrlOption, local_time, out, problems, run_client
-from agentdeck.cli.remote import ToolFailed, Unauthorized, Unreachable, resolve_target
+from agentdeck.cli.remote import Unreachable, connect
 
 
 def open_(
@@ -27,26 +26,10 @@ def open_(
     """
 
     async def work() -> int:
-        import httpx2
-
-        target = resolve_target(url)
-        parts = urlsplit(target.url)
-        path = parts.path.removesuffix("/").removesuffix("/mcp") + "/api/session/codes"
-        codes = urlunsplit(parts._replace(path=path, query="", fragment=""))
-        headers = {"Authorization": f"Bearer {target.token}"} if target.token else {}
-        try:
-            async with httpx2.AsyncClient(timeout=30) as http:
-                response = await http.post(codes, headers=headers)
-        except httpx2.TransportError as exc:
-            raise Unreachable(target.url, stored=target.stored_url) from exc
-        body = _json(response)
-        error = body.get("error") if isinstance(body.get("error"), dict) else None
-        if response.status_code == 401:
-            raise Unauthorized(target, error.get("message") if error else None)
-        if response.status_code != 201 or not isinstance(body.get("url"), str):
-            if error is None:
-                raise Unreachable(target.url, f"POST {codes} answered {response.status_code}")
-            raise ToolFailed(str(error.get("type")), str(error.get("message")))
+        async with connect(url) as remote:
+            body = await remote.post("/session/codes")
+        if not isinstance(body.get("url"), str):
+            raise Unreachable(remote.url, "POST /api/session/codes answered no link")
         link = body["url"]
         out.print(Text(link))
         if body.get("expires_at"):
@@ -64,11 +47,3 @@ def open_(
         return EXIT_OK
 
     run_client(work)
-
-
-def _json(response: Any) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}

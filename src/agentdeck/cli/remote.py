@@ -2,38 +2,43 @@
 
 `resolve_target` picks the server and token (--url / ``$AGENTDECK_URL`` /
 ``$AGENTDECK_TOKEN``, else the stored `agentdeck login`, else the configured host and
-port); `connect` opens an MCP connection (``mcp.Client``) to it; `Remote` calls its
-tools, reads its resources, resolves task id prefixes and follows a task's events
-live. Failures become exceptions the CLI maps to exit codes: `Unreachable` (no server
-at the URL), `Unauthorized` (a 401: no token, or a refused one) and `ToolFailed` (the
-server refused: the envelope's ``error.type`` and message).
+port); `connect` opens an HTTP client to its REST API (``/api``, next to ``/mcp``);
+`Remote` makes its requests, resolves task id prefixes and follows a task's events
+live (woken by ``/api/events``). The REST API, not an MCP session, so that a command
+loads no MCP SDK and makes one round trip: `agentdeck tasks` takes a quarter of a
+second. Failures become exceptions the CLI maps to exit codes: `Unreachable` (no
+agentdeck at the URL), `Unauthorized` (a 401: no token, or a refused one) and
+`ToolFailed` (the server refused: its error's ``type``, message and details).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import anyio
 
-if TYPE_CHECKING:  # the SDK is imported on connecting: commands that need no server start fast
-    from mcp import Client
+from agentdeck import API_HEADER
+
+if TYPE_CHECKING:  # imported on connecting: commands that need no server start faster
+    import httpx2
 
 URL_VAR = "AGENTDECK_URL"
 TOKEN_VAR = "AGENTDECK_TOKEN"
 ACTIVE = frozenset({"pending", "in_progress", "input_required"})
 """Statuses in which a turn is queued or running: following goes on while the task has one."""
 POLL_SECONDS = 0.5
-"""How often a follower polls the events (a resource-change notification wakes it sooner)."""
+"""How often a follower polls the events (a live event from ``/api/events`` wakes it sooner)."""
 EVENTS_PAGE = 1_000
+TASKS_PAGE = 100
 CANDIDATES = 10  # tasks an ambiguous id prefix lists
 AMBIGUOUS = "ambiguous_id"  # the kind of a `ToolFailed` for a task id prefix of several
-FORBIDDEN_CODE = -32003  # the server's JSON-RPC code for a refused resources/read
+TIMEOUT_SECONDS = 30.0
+READ_SECONDS = 300.0  # a merge or a diff of a big branch takes a while
 
 Event = dict[str, Any]
 
@@ -47,14 +52,14 @@ class RemoteError(Exception):
 
 
 class Unreachable(RemoteError):
-    """No agentdeck answers at the URL (nothing listens, or something that is not MCP)."""
+    """No agentdeck answers at the URL (nothing listens, or something that is not agentdeck)."""
 
     def __init__(self, url: str, reason: str | None = None, stored: bool = False) -> None:
         if reason is None:
             message = f"agentdeck is not running at {url} — start it with `agentdeck serve`"
         else:
             message = (
-                f"no agentdeck MCP endpoint at {url} ({reason}) — check --url / {URL_VAR}, "
+                f"no agentdeck server at {url} ({reason}) — check --url / {URL_VAR}, "
                 "or start it with `agentdeck serve`"
             )
         if stored:
@@ -117,8 +122,6 @@ class Target:
 
 def normalize_url(url: str) -> str:
     """``url`` as an MCP endpoint: a bare server address (no path) gets ``/mcp``."""
-    from urllib.parse import urlsplit, urlunsplit
-
     parts = urlsplit(url.strip())
     if parts.scheme and parts.netloc and parts.path in ("", "/"):
         return urlunsplit(parts._replace(path="/mcp"))
@@ -171,104 +174,26 @@ def server_url(url: str | None = None) -> str:
     return resolve_target(url).url
 
 
-def _connection_failure(exc: BaseException) -> bool:
-    """Whether ``exc`` (or any exception grouped in it) is a failure to reach the server."""
-    if isinstance(exc, BaseExceptionGroup):
-        return any(_connection_failure(e) for e in exc.exceptions)
-    import httpx2
-
-    return isinstance(exc, httpx2.TransportError)
-
-
-def _innermost(exc: BaseException) -> BaseException:
-    """The exception a chain of one-member exception groups wraps."""
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
-
-
-def _single_remote_error(exc: BaseException) -> RemoteError | None:
-    """The one `RemoteError` an exception group wraps, if that is all it holds."""
-    inner = _innermost(exc)
-    return inner if isinstance(inner, RemoteError) else None
-
-
-class _Refusals:
-    """The server's last HTTP refusal (status and message), seen by an httpx response hook.
-
-    The SDK reports an HTTP error only as "Server returned an error response"; this
-    tells a 401 (authentication) from the rest.
-    """
-
-    def __init__(self) -> None:
-        self.status: int | None = None
-        self.message: str | None = None
-
-    async def __call__(self, response: Any) -> None:
-        if response.status_code < 400:
-            return
-        self.status = response.status_code
-        try:
-            await response.aread()
-            body = response.json()
-            error = body.get("error")  # agentdeck's {"error": {"message"}} or OAuth's
-            message = error.get("message") if isinstance(error, dict) else None
-            message = message or body.get("error_description") or error
-        except Exception:  # boundary: any body at all; the status is what matters
-            message = None
-        self.message = str(message)[:200] if message else None
-
-
-async def _open(stack: AsyncExitStack, target: Target, refusals: _Refusals) -> Client:
-    """An MCP client connected to ``target``; `Unauthorized` on a 401, `Unreachable` if no
-    MCP server answers there."""
-    import httpx2
-    from mcp import Client
-    from mcp.client.streamable_http import streamable_http_client
-    from mcp.shared.exceptions import MCPError
-
-    headers = {"Authorization": f"Bearer {target.token}"} if target.token else None
-    http = await stack.enter_async_context(
-        httpx2.AsyncClient(  # the SDK's own defaults: a response stream may stay open
-            headers=headers,
-            timeout=httpx2.Timeout(30, read=300),
-            event_hooks={"response": [refusals]},
-        )
-    )
-    transport = streamable_http_client(target.url, http_client=http)
-    try:
-        return await stack.enter_async_context(Client(transport))
-    except Exception as exc:
-        if refusals.status == 401:
-            raise Unauthorized(target, refusals.message) from exc
-        if _connection_failure(exc):
-            raise Unreachable(target.url, stored=target.stored_url) from exc
-        inner = _innermost(exc)
-        reason = inner.error.message if isinstance(inner, MCPError) else repr(inner)
-        if refusals.status is not None:
-            reason = f"HTTP {refusals.status}: {refusals.message or reason}"
-        raise Unreachable(target.url, reason, target.stored_url) from exc
+def api_url(url: str) -> str:
+    """The REST API next to the MCP endpoint ``url``: ``…/mcp`` → ``…/api``."""
+    parts = urlsplit(normalize_url(url))
+    path = parts.path.rstrip("/").removesuffix("/mcp") + "/api"
+    return urlunsplit(parts._replace(path=path, query="", fragment=""))
 
 
 @asynccontextmanager
 async def connect(url: str | None = None, target: Target | None = None) -> AsyncIterator[Remote]:
-    """A `Remote` connected to ``target``, else to the server `resolve_target` picks for
-    ``url``, for one block."""
+    """A `Remote` of ``target``, else of the server `resolve_target` picks for ``url``,
+    for one block."""
+    import httpx2
+
     target = target or resolve_target(url)
-    refusals = _Refusals()
-    try:
-        async with AsyncExitStack() as stack:
-            yield Remote(await _open(stack, target, refusals), target, refusals)
-    except RemoteError:
-        raise
-    except Exception as exc:
-        if inner := _single_remote_error(exc):
-            raise inner from exc
-        if refusals.status == 401:
-            raise Unauthorized(target, refusals.message) from exc
-        if _connection_failure(exc):
-            raise Unreachable(target.url, stored=target.stored_url) from exc
-        raise
+    headers = {"Authorization": f"Bearer {target.token}"} if target.token else None
+    timeout = httpx2.Timeout(TIMEOUT_SECONDS, read=READ_SECONDS)
+    async with httpx2.AsyncClient(
+        base_url=api_url(target.url), headers=headers, timeout=timeout
+    ) as http:
+        yield Remote(http, target)
 
 
 class _Wakeup:
@@ -286,68 +211,66 @@ class _Wakeup:
         self._event = anyio.Event()
 
 
-class Remote:
-    """Tools and resources of one connected agentdeck server."""
+def _path(ref: str) -> str:
+    """``/tasks/{ref}``, the reference quoted (it is whatever the user typed)."""
+    return f"/tasks/{quote(ref, safe='')}"
 
-    def __init__(self, client: Client, target: Target, refusals: _Refusals | None = None) -> None:
-        self.client = client
+
+class Remote:
+    """The REST API of one agentdeck server."""
+
+    def __init__(self, http: httpx2.AsyncClient, target: Target) -> None:
+        self.http = http
         self.target = target
         self.url = target.url
-        self._refusals = refusals or _Refusals()
 
-    def _refused(self, exc: Exception) -> RemoteError | None:
-        """`Unauthorized` when ``exc`` came from a 401 (e.g. the token was revoked meanwhile)."""
-        if self._refusals.status == 401:
-            return Unauthorized(self.target, self._refusals.message)
-        return None
+    async def request(
+        self, method: str, path: str, body: dict[str, Any] | None = None, **params: Any
+    ) -> dict[str, Any]:
+        """The JSON object ``method`` ``/api{path}`` answers (``None`` values left out).
 
-    async def call(self, tool: str, **arguments: Any) -> dict[str, Any]:
-        """Call ``tool`` (``None`` arguments left out); its envelope's ``result``.
-
-        Raises `ToolFailed` on an error envelope (or an error without one).
+        Raises `Unreachable`, `Unauthorized`, or `ToolFailed` with the server's error.
         """
-        from mcp.shared.exceptions import MCPError
+        import httpx2
 
-        args = {k: v for k, v in arguments.items() if v is not None}
+        query = {k: v for k, v in params.items() if v is not None}
+        if body is not None:
+            body = {k: v for k, v in body.items() if v is not None}
         try:
-            result = await self.client.call_tool(tool, args)
-        except MCPError as exc:
-            raise self._refused(exc) or ToolFailed("protocol_error", exc.error.message) from exc
-        envelope = result.structured_content or {}
-        if envelope.get("status") == "error" or result.is_error:
-            error = envelope.get("error") or {}
-            message = envelope.get("message") or _text(result.content) or f"{tool} failed"
-            raise ToolFailed(error.get("type", "tool_error"), message, error.get("details"))
-        body = envelope.get("result")
-        return body if isinstance(body, dict) else {}
+            response = await self.http.request(method, path, params=query, json=body)
+        except httpx2.TransportError as exc:
+            raise Unreachable(self.url, stored=self.target.stored_url) from exc
+        answer = _object(response)
+        error = answer.get("error")
+        if API_HEADER not in response.headers and response.status_code != 401:
+            what = f"{method} {response.url.path} answered HTTP {response.status_code}"
+            raise Unreachable(self.url, f"{what}, not agentdeck's API", self.target.stored_url)
+        if response.status_code == 401:
+            message = error.get("message") if isinstance(error, dict) else None
+            raise Unauthorized(self.target, message)
+        if response.is_success and answer:
+            return answer
+        if not isinstance(error, dict) or not isinstance(error.get("type"), str):
+            what = f"{method} {response.url.path} answered HTTP {response.status_code}"
+            raise Unreachable(self.url, f"{what}, not agentdeck's JSON", self.target.stored_url)
+        message = str(error.get("message") or f"{method} {path} failed")
+        raise ToolFailed(error["type"], message, error.get("details"))
 
-    async def read_text(self, uri: str) -> str:
-        """The text of resource ``uri``, fresh (never from the client's cache)."""
-        from mcp.shared.exceptions import MCPError
-        from mcp.types import TextResourceContents
+    async def get(self, path: str, **params: Any) -> dict[str, Any]:
+        return await self.request("GET", path, **params)
 
-        try:
-            result = await self.client.read_resource(uri, cache_mode="bypass")
-        except MCPError as exc:
-            if refused := self._refused(exc):
-                raise refused from exc
-            kind = "forbidden" if exc.error.code == FORBIDDEN_CODE else "not_found"
-            raise ToolFailed(kind, exc.error.message, exc.error.data) from exc
-        return "".join(c.text for c in result.contents if isinstance(c, TextResourceContents))
-
-    async def read_json(self, uri: str) -> Any:
-        return json.loads(await self.read_text(uri))
+    async def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        return await self.request("POST", path, body)
 
     async def task_pages(self) -> AsyncIterator[dict[str, Any]]:
-        """The pages of ``agent://tasks`` (newest tasks first), one after the other."""
-        uri = "agent://tasks"
+        """The pages of the task list (newest tasks first), one after the other."""
+        cursor: str | None = None
         while True:
-            page: dict[str, Any] = await self.read_json(uri)
+            page = await self.get("/tasks", limit=TASKS_PAGE, cursor=cursor)
             yield page
             cursor = page.get("next_cursor")
             if not cursor:
                 return
-            uri = f"agent://tasks?cursor={quote(str(cursor), safe='')}"
 
     async def all_tasks(self) -> AsyncIterator[dict[str, Any]]:
         """Every task's summary, newest first."""
@@ -355,16 +278,15 @@ class Remote:
             for summary in page.get("tasks") or []:
                 yield summary
 
-    async def resolve(self, ref: str) -> str:
-        """The id of the task ``ref`` names: its id, its agent session id, or, as git does,
-        any unique prefix of its id (with or without ``t-``).
+    async def find(self, ref: str) -> dict[str, Any]:
+        """The task ``ref`` names: its id, its agent session id, or, as git does, any
+        unique prefix of its id (with or without ``t-``).
 
         Raises `ToolFailed` (``not_found``, or ``ambiguous_id`` listing the candidates).
         """
         ref = ref.strip()
         try:
-            found = await self.read_json(f"task://{quote(ref, safe='')}/result")
-            return str(found.get("id") or ref)
+            return await self.task(ref)
         except ToolFailed as exc:
             if exc.kind != "not_found" or not ref:
                 raise
@@ -376,7 +298,7 @@ class Remote:
                 if len(matches) > CANDIDATES:
                     break
         if len(matches) == 1:
-            return str(matches[0]["id"])
+            return await self.task(str(matches[0]["id"]))
         if not matches:
             raise ToolFailed(
                 "not_found",
@@ -395,17 +317,27 @@ class Remote:
             {"id": ref, "candidates": [t["id"] for t in matches]},
         )
 
+    async def resolve(self, ref: str) -> str:
+        """The id of the task ``ref`` names (see `find`)."""
+        return str((await self.find(ref))["id"])
+
     async def task(self, ref: str) -> dict[str, Any]:
-        """``task://{ref}``: the whole task."""
-        task: dict[str, Any] = await self.read_json(f"task://{ref}")
-        return task
+        """The whole task (its id or agent session id)."""
+        return await self.get(_path(ref))
+
+    async def task_post(
+        self, ref: str, action: str, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """``POST /api/tasks/{ref}/{action}`` (continue, cancel, end, respond, merge, …)."""
+        return await self.post(f"{_path(ref)}/{action}", body)
+
+    async def task_text(self, ref: str, what: str) -> str:
+        """The task's ``diff`` or ``log``, as text."""
+        return str((await self.get(f"{_path(ref)}/{what}")).get(what) or "")
 
     async def events(self, ref: str, after: int = 0, limit: int = EVENTS_PAGE) -> dict[str, Any]:
         """One page of the task's events newer than ``after``."""
-        page: dict[str, Any] = await self.read_json(
-            f"task://{ref}/events?after={after}&limit={limit}"
-        )
-        return page
+        return await self.get(f"{_path(ref)}/events", after=after, limit=limit)
 
     async def last_seq(self, ref: str) -> int:
         """The seq of the task's newest event (0 if it has none)."""
@@ -422,7 +354,7 @@ class Remote:
         """
         wakeup = _Wakeup()
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._wake_on_changes, f"task://{ref}", wakeup)
+            tg.start_soon(self._wake_on_events, ref, wakeup)
             status = await self._drain(ref, on_event, after, wakeup)
             tg.cancel_scope.cancel()
         return status
@@ -444,18 +376,28 @@ class Remote:
                 return status
             await wakeup.wait(POLL_SECONDS)
 
-    async def _wake_on_changes(self, uri: str, wakeup: _Wakeup) -> None:
-        """Set ``wakeup`` whenever the server says ``uri`` changed (2026-07-28 servers).
+    async def _wake_on_events(self, ref: str, wakeup: _Wakeup) -> None:
+        """Set ``wakeup`` on each of the task's live events (``/api/events?task=``).
 
         Anything going wrong here only means the follower falls back to polling.
         """
+        import httpx2
+
+        timeout = httpx2.Timeout(TIMEOUT_SECONDS, read=None)  # it idles between heartbeats
+        params = {"task": ref}
         try:
-            async with self.client.listen(resource_subscriptions=[uri]) as changes:
-                async for _ in changes:
-                    wakeup.set()
+            async with self.http.stream("GET", "/events", params=params, timeout=timeout) as sse:
+                async for line in sse.aiter_lines():
+                    if line.startswith("data:"):
+                        wakeup.set()
         except Exception:  # boundary: polling still covers every change
             return
 
 
-def _text(content: list[Any]) -> str:
-    return " ".join(str(getattr(c, "text", "")) for c in content).strip()
+def _object(response: httpx2.Response) -> dict[str, Any]:
+    """The response's JSON object, or ``{}`` (no body, not JSON, not an object)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

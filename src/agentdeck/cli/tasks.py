@@ -102,20 +102,22 @@ def run(
 
     async def work() -> int:
         async with connect(url) as remote:
-            created = await remote.call(
-                "create_task",
-                title=title or default_title(instructions),
-                instructions=instructions,
-                agent=agent,
-                project_path=absolute_project(project),
-                model=model,
-                timeout_seconds=timeout_seconds,
-                max_turns=max_turns,
-                policy=policy,
-                allow_rules=allow or None,
-                deny_rules=deny or None,
+            created = await remote.post(
+                "/tasks",
+                dict(
+                    title=title or default_title(instructions),
+                    instructions=instructions,
+                    agent=agent,
+                    project_path=absolute_project(project),
+                    model=model,
+                    timeout_seconds=timeout_seconds,
+                    max_turns=max_turns,
+                    policy=policy,
+                    allow_rules=allow or None,
+                    deny_rules=deny or None,
+                ),
             )
-            task_id = str(created["task_id"])
+            task_id = str(created["id"])
             if not wait:
                 out.print(task_id)
                 return EXIT_OK
@@ -159,13 +161,9 @@ def continue_(
         async with connect(url) as remote:
             ref = await remote.resolve(task_id)
             after = await remote.last_seq(ref) if wait else 0
-            sent = await remote.call("update_task", id=ref, instructions=instructions)
-            real_id = str(sent.get("task_id") or ref)
-            queued = (
-                " (queued behind the running turn)"
-                if sent.get("queued_behind_running_turn")
-                else ""
-            )
+            sent = await remote.task_post(ref, "continue", {"instructions": instructions})
+            real_id = str(sent["task"]["id"])
+            queued = " (queued behind the running turn)" if sent.get("queued") else ""
             out.print(Text(f"task {real_id}: instructions sent{queued}", style="bold"))
             if not wait:
                 return EXIT_OK
@@ -266,10 +264,10 @@ def show(task_id: TaskId, as_json: JsonOption = False, url: UrlOption = None) ->
 
     async def work() -> int:
         async with connect(url) as remote:
-            task = await remote.task(await remote.resolve(task_id))
+            task = await remote.find(task_id)
             pending: list[dict[str, Any]] = []
             if task.get("status") in ACTIVE:
-                listing = await remote.read_json("agent://pending")
+                listing = await remote.get("/pending")
                 pending = [p for p in listing.get("pending") or [] if p["task_id"] == task["id"]]
         if as_json:
             out.print_json(json.dumps({**task, "pending": pending}))
@@ -395,7 +393,7 @@ def logs(
         async with connect(url) as remote:
             ref = await remote.resolve(task_id)
             if not follow:
-                out.print(Text(local_log(await remote.read_text(f"task://{ref}/logs"))), end="")
+                out.print(Text(local_log(await remote.task_text(ref, "log"))), end="")
                 return EXIT_OK
             with following(ref):
                 return exit_code(await remote.follow(ref, log_printer(out)))
@@ -408,7 +406,7 @@ def cancel(task_id: TaskId, url: UrlOption = None) -> None:
 
     async def work() -> int:
         async with connect(url) as remote:
-            result = await remote.call("cancel_task", id=await remote.resolve(task_id))
+            result = await remote.task_post(await remote.resolve(task_id), "cancel")
         status = str(result.get("status"))
         out.print(
             Text.assemble(
@@ -427,14 +425,13 @@ def end(task_id: TaskId, url: UrlOption = None) -> None:
 
     async def work() -> int:
         async with connect(url) as remote:
-            result = await remote.call("end_task", id=await remote.resolve(task_id))
-        summary = result.get("summary") or {}
+            result = await remote.task_post(await remote.resolve(task_id), "end")
         out.print(
             Text.assemble(
                 f"task {result.get('id', task_id)} ",
                 status_text(str(result.get("status"))),
-                f" after {result.get('duration', '?')} · cost {cost(summary.get('cost_usd'))} · "
-                f"{summary.get('logs_count', 0)} log lines",
+                f" after {result.get('duration_human', '?')} · cost {cost(result.get('cost_usd'))}"
+                f" · {result.get('logs_count', 0)} log lines",
             )
         )
         return EXIT_OK
@@ -457,12 +454,10 @@ def respond(decision: str) -> Any:
     ) -> None:
         async def work() -> int:
             async with connect(url) as remote:
-                result = await remote.call(
-                    "respond_task",
-                    id=await remote.resolve(task_id),
-                    decision=decision,
-                    message=message,
-                    request_id=request_id,
+                result = await remote.task_post(
+                    await remote.resolve(task_id),
+                    "respond",
+                    {"decision": decision, "message": message, "request_id": request_id},
                 )
             out.print(f"task {result['id']}: {decision} sent for {result['tool']}")
             return EXIT_OK
@@ -482,10 +477,10 @@ def diff(task_id: TaskId, url: UrlOption = None) -> None:
 
     async def work() -> int:
         async with connect(url) as remote:
-            ref = await remote.resolve(task_id)
-            text = await remote.read_text(f"task://{ref}/diff")
-            task = None if text.strip() else await remote.task(ref)
-        if task is not None:  # an empty diff says so, on stderr: a pipe gets nothing
+            task = await remote.find(task_id)
+            ref = str(task["id"])
+            text = await remote.task_text(ref, "diff")
+        if not text.strip():  # an empty diff says so, on stderr: a pipe gets nothing
             base = task.get("base_branch") or "its base"
             problems.print(
                 f"no changes: task {ref}'s branch {task.get('branch')} has no diff "
@@ -510,11 +505,10 @@ def merge(
 
     async def work() -> int:
         async with connect(url) as remote:
-            result = await remote.call(
-                "merge_task",
-                id=await remote.resolve(task_id),
-                strategy=strategy,
-                delete_worktree=delete_worktree,
+            result = await remote.task_post(
+                await remote.resolve(task_id),
+                "merge",
+                {"strategy": strategy, "delete_worktree": delete_worktree},
             )
         git = result.get("git") or {}
         out.print(

@@ -19,7 +19,7 @@ def workers(as_json: JsonOption = False, url: UrlOption = None) -> None:
 
     async def work() -> int:
         async with connect(url) as remote:
-            listing: dict[str, Any] = await remote.read_json("agent://workers")
+            listing: dict[str, Any] = await remote.get("/workers")
         if as_json:
             out.print_json(json.dumps(listing))
         elif listing["dispatch"] != "workers":

@@ -462,6 +462,13 @@ class DiffText(Document):
     diff: str
 
 
+class LogText(Document):
+    """The task's log: one timestamped line per event, the newest lines."""
+
+    task_id: str
+    log: str
+
+
 class ContinueResult(Document):
     """``queued``: the instructions run after the turn in progress (else one starts now)."""
 

@@ -22,7 +22,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Scope as AsgiScope
 
+from agentdeck import API_HEADER, __version__
 from agentdeck.core import (
     AgentList,
     Caller,
@@ -34,6 +37,7 @@ from agentdeck.core import (
     DiffText,
     Document,
     EventPage,
+    LogText,
     Merge,
     PendingList,
     ProjectList,
@@ -46,6 +50,7 @@ from agentdeck.core import (
     Review,
     ReviewResult,
     Scope,
+    StatusDocument,
     SteerResult,
     TaskDetail,
     TaskList,
@@ -212,6 +217,15 @@ async def diff(core: Core, request: Request, caller: Caller, data: dict[str, Any
     return DiffText(task_id=task.id, diff=await core.diff(task.id))
 
 
+async def log(core: Core, request: Request, caller: Caller, data: dict[str, Any]) -> Any:
+    task = await core.get(data["id"])
+    return LogText(task_id=task.id, log=await core.log(task.id))
+
+
+async def status(core: Core, request: Request, caller: Caller, data: dict[str, Any]) -> Any:
+    return await core.status()
+
+
 async def review(core: Core, request: Request, caller: Caller, data: dict[str, Any]) -> Any:
     return await core.review(parse(Review, data))
 
@@ -291,6 +305,9 @@ OPERATIONS: tuple[Operation, ...] = (
               respond, body=Respond, answer=RespondResult),
     Operation("GET", "/tasks/{id}/diff", "read", "The task branch's diff against its base",
               diff, answer=DiffText),
+    Operation("GET", "/tasks/{id}/log", "read",
+              "The task's log as text, one timestamped line per event (the newest lines)",
+              log, answer=LogText),
     Operation("POST", "/tasks/{id}/review", "write",
               "Send review comments on the diff to the agent, as one follow-up", review,
               body=Review, answer=ReviewResult),
@@ -300,6 +317,8 @@ OPERATIONS: tuple[Operation, ...] = (
               "Throw the task's work away (worktree and branch)", discard, answer=TaskDetail),
     Operation("GET", "/pending", "read", "Every decision waiting on the user", pending,
               answer=PendingList),
+    Operation("GET", "/status", "read", "Version, agents and their availability, task counts",
+              status, answer=StatusDocument),
     Operation("GET", "/agents", "read", "The agents and whether each can run here", agents,
               answer=AgentList),
     Operation("GET", "/costs", "read", "Cost and tokens per project, agent and day", costs,
@@ -319,6 +338,27 @@ OPERATIONS: tuple[Operation, ...] = (
 )  # fmt: skip
 
 
+class ApiMark:
+    """Marks each answer under ``/api`` with `API_HEADER` (its errors too), so that a
+    client can tell agentdeck's API from whatever else answers at a wrong URL."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def marked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                mark = (API_HEADER.encode(), __version__.encode())
+                message = {**message, "headers": [*message.get("headers", []), mark]}
+            await send(message)
+
+        await self.app(scope, receive, marked)
+
+
 def api_app(core: Core) -> Starlette:
     """The ``/api`` application of ``core`` (mount it at ``/api``)."""
 
@@ -333,6 +373,7 @@ def api_app(core: Core) -> Starlette:
                     result = await op.handler(core, request, caller, data)
                     if entry is not None:
                         entry.outcome = "ok"
+                        entry.task_id = entry.task_id or getattr(result, "id", None)
             except AgentdeckError as exc:
                 return from_error(exc)
             if isinstance(result, Response):

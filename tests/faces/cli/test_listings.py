@@ -106,7 +106,7 @@ async def test_audit_fits_80_columns_wide_and_json(
     assert shown.exit_code == 0, shown.output
     lines = shown.stdout.splitlines()
     assert all(len(line) <= 80 for line in lines), shown.stdout
-    row = next(line for line in lines if "create_task" in line)
+    row = next(line for line in lines if "POST /api/tasks" in line)
     assert task_id in row and row.rstrip().endswith("ok")
     assert "xxxx" not in shown.stdout  # the arguments are a --wide column
 
@@ -114,7 +114,7 @@ async def test_audit_fits_80_columns_wide_and_json(
     assert "client" in wide.stdout and "xxxx" in wide.stdout
 
     entries = json.loads((await agentdeck("audit", "--json")).stdout)
-    assert entries[0]["tool"] == "create_task" and entries[0]["task_id"] == task_id
+    assert entries[0]["tool"] == "POST /api/tasks" and entries[0]["task_id"] == task_id
     assert entries[0]["outcome"] == "ok"
 
 

@@ -32,7 +32,7 @@ async def test_a_401_is_an_authentication_failure_with_its_fix(
         assert "authentication failed" in without.stderr and "401" in without.stderr
         assert f"agentdeck login {srv.url}" in without.stderr
         assert "AGENTDECK_TOKEN" in without.stderr
-        assert "no agentdeck MCP endpoint" not in without.stderr
+        assert "no agentdeck server" not in without.stderr
 
         monkeypatch.setenv("AGENTDECK_TOKEN", "adk_wrong")
         wrong = await agentdeck("show", "t-x", "--url", srv.url)

@@ -13,6 +13,7 @@ from mcp.types import TextResourceContents
 from agentdeck.agents.testing import FakeAgent, Hang, echo
 from agentdeck.config import Settings
 from agentdeck.mcp.resources import PAGE_SIZE
+from agentdeck.mcp.tools.info import REPORT_LIMIT
 from agentdeck.model import TaskStatus
 from support.core import create, task_in
 from support.mcp import mcp_client
@@ -51,6 +52,22 @@ async def test_tasks_are_paged_and_filtered(core_settings: Settings) -> None:
         assert [t["id"] for t in busy["tasks"]] == [hanging.id] and busy["count"] == 1
         with pytest.raises(MCPError, match="statuses"):
             await client.read_resource("agent://tasks?status=nope")
+
+
+async def test_report_lists_the_newest_and_pages_on_through_agent_tasks(
+    core_settings: Settings,
+) -> None:
+    async with mcp_client(core_settings, FakeAgent()) as (client, core):
+        made = [await create(core, f"t{i}", "hi") for i in range(REPORT_LIMIT + 3)]
+        for task in made:
+            await task_in(core, task.id, TaskStatus.WAITING)
+        result = await client.call_tool("report", {})
+        report = (result.structured_content or {})["result"]
+        assert report["statistics"]["total_tasks"] == REPORT_LIMIT + 3
+        listed = [t["id"] for t in report["tasks"]]
+        assert listed == [t.id for t in reversed(made)][:REPORT_LIMIT]  # newest first
+        rest = await json_of(client, f"agent://tasks?cursor={report['next_cursor']}")
+        assert [t["id"] for t in rest["tasks"]] == [t.id for t in reversed(made[:3])]
 
 
 async def test_the_cost_ledger_is_a_resource(core_settings: Settings) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from agentdeck import API_HEADER, __version__
 from agentdeck.agents.base import TurnRequest
 from agentdeck.agents.testing import FakeAgent, Gate, Say, Step
 from agentdeck.config import Settings
@@ -58,6 +59,24 @@ async def test_create_continue_cancel_end_over_rest(core_settings: Settings) -> 
         assert ended.json()["status"] == "completed"
         refused = await http.post(f"{url}/cancel", headers=write)
         assert "already completed" in error_of(refused, 409, "invalid_state")
+
+
+async def test_status_and_log_and_every_answer_marked(core_settings: Settings) -> None:
+    async with rest(core_settings, FakeAgent()) as (http, core, auth):
+        read = auth["read"]
+        status = await http.get("/status", headers=read)
+        assert status.json()["version"] == __version__ and "fake" in status.json()["agents"]
+        assert status.headers[API_HEADER] == __version__
+        task = await create(core, "Logged", "hello there")
+        await task_in(core, task.id, TaskStatus.WAITING)
+        log = (await http.get(f"/tasks/{task.id}/log", headers=read)).json()
+        assert log["task_id"] == task.id and "hello there" in log["log"]
+        missing = await http.get("/tasks/t-nope/log", headers=read)
+        error_of(missing, 404, "not_found")
+        assert missing.headers[API_HEADER] == __version__  # errors are marked too
+        unknown = await http.get("/nope", headers=read)
+        error_of(unknown, 404, "not_found")
+        assert API_HEADER in unknown.headers
 
 
 async def test_refusals_name_what_was_wrong(core_settings: Settings) -> None:

@@ -12,12 +12,13 @@ from agentdeck.mcp import legacy
 from agentdeck.mcp.tooling import READ_ONLY, Reply, Tools, changes
 from agentdeck.model import TaskStatus
 
-REPORT_LIMIT = 100
+REPORT_LIMIT = 20  # newest tasks report {} lists; the rest page through agent://tasks
 REPORT_DESCRIPTION = (
     "Report on one task (give id: its fields, logs_count, the 5 most recent log lines, "
-    "duration) or on all tasks (no id: the newest tasks and statistics: total_tasks, "
-    "by_status, by_tool, average_duration_seconds, total_logs, success_rate = completed "
-    "among completed+failed)."
+    f"duration) or on all tasks (no id: the newest {REPORT_LIMIT} tasks, next_cursor for "
+    "agent://tasks?cursor= to read on, and statistics: total_tasks, by_status, by_tool, "
+    "average_duration_seconds, total_logs, success_rate = completed among "
+    "completed+failed)."
 )
 
 
@@ -56,7 +57,11 @@ def register(tools: Tools) -> None:
             stats = await core.statistics()
             return Reply(
                 f"{stats.total_tasks} tasks; {len(page.tasks)} newest listed.",
-                {"tasks": [t.dump() for t in page.tasks], "statistics": stats.dump()},
+                {
+                    "tasks": [t.dump() for t in page.tasks],
+                    "next_cursor": page.next_cursor,
+                    "statistics": stats.dump(),
+                },
             )
         one = await core.report(args.id)
         return Reply(f"Task {one.id} is {one.status}.", one.dump())
