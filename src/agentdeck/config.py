@@ -13,10 +13,10 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agentdeck.errors import ConfigError
+from agentdeck.home import home_dir
 
 PermissionMode = Literal["bypassPermissions", "acceptEdits", "default", "plan"]
 NotifyKind = Literal[
@@ -397,14 +397,6 @@ def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
     if env.get("AGENTDECK_NOTIFY_URLS"):
         out["notify"] = {"urls": env["AGENTDECK_NOTIFY_URLS"].replace(",", " ").split()}
     return out
-
-
-def home_dir(env: dict[str, str] | None = None) -> Path:
-    """The state directory: ``AGENTDECK_HOME`` or the platform's user data dir."""
-    env = dict(os.environ) if env is None else env
-    if env.get("AGENTDECK_HOME"):
-        return Path(env["AGENTDECK_HOME"]).expanduser().resolve()
-    return Path(platformdirs.user_data_dir("agentdeck", appauthor=False))
 
 
 def load_settings(

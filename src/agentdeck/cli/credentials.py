@@ -29,7 +29,7 @@ class Login:
 
 def credentials_path() -> Path:
     """Where the login is stored: agentdeck's config directory (``AGENTDECK_HOME``)."""
-    from agentdeck.config import home_dir
+    from agentdeck.home import home_dir
 
     return home_dir() / FILE_NAME
 

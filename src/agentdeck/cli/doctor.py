@@ -235,7 +235,7 @@ def _check_user() -> Check:
 
 
 async def _doctor_checks() -> list[Check]:
-    from agentdeck.config import home_dir
+    from agentdeck.home import home_dir
 
     home = home_dir()
     config, settings = _check_config(home)
