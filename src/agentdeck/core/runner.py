@@ -25,6 +25,10 @@ from agentdeck.store import TaskStore
 
 MAX_BATCH = 2_000
 COALESCE_SECONDS = 0.01
+"""Within a burst (an event right after a save), how long a batch gathers before it is
+stored. It is stored at once after a quiet spell, when the turn ends or asks, and when
+an approval waits for it: only a stream of events waits at all."""
+URGENT = frozenset({EventKind.TURN_FINISHED, EventKind.PERMISSION_REQUEST})
 BACKLOG = 2 * MAX_BATCH  # events waiting to be stored before the adapter's reading waits
 # The task columns a running turn owns; the lifecycle owns the rest.
 SUMMARY_COLUMNS = (
@@ -153,21 +157,25 @@ class _Summary:
 
 
 class _Stored:
-    """How many of a turn's emitted events are stored, to wait until all so far are."""
+    """How many of a turn's emitted events are stored, to wait until all so far are;
+    `hurry` is set when a batch should be stored without gathering more."""
 
     def __init__(self) -> None:
         self.emitted = 0
         self.count = 0
         self._changed = anyio.Event()
+        self.hurry = anyio.Event()
 
     def saved(self, n: int) -> None:
         self.count += n
         self._changed.set()
         self._changed = anyio.Event()
+        self.hurry = anyio.Event()
 
     async def all_so_far(self) -> None:
         target = self.emitted
         while self.count < target:
+            self.hurry.set()
             await self._changed.wait()
 
     def first(self, approve: Approver) -> Approver:
@@ -241,6 +249,8 @@ class TurnRunner:
                 event = _instructions_masked(event)
             stored.emitted += 1
             send.send_nowait(event)
+            if event.kind in URGENT:
+                stored.hurry.set()
 
         emit = _Emitter(accept, lambda: send.statistics().current_buffer_used)
 
@@ -264,7 +274,7 @@ class TurnRunner:
                     error = f"paused at its budget: it {stopped_at['text']}"
                 elif scope.cancel_called:
                     error = control.reason or "cancelled"
-                send.send_nowait(
+                accept(
                     NewEvent(
                         EventKind.TURN_FINISHED,
                         {
@@ -312,14 +322,17 @@ class TurnRunner:
         stored: _Stored | None = None,
         after_batch: Callable[[], None] | None = None,
     ) -> None:
+        stored = stored or _Stored()
+        saved_at = -math.inf
         async with receive:
             while True:
                 try:
                     batch = [await receive.receive()]
                 except anyio.EndOfStream:
                     return
-                # Let a burst gather: one transaction for many events, a few ms later.
-                await anyio.sleep(COALESCE_SECONDS)
+                if anyio.current_time() - saved_at < COALESCE_SECONDS:
+                    with anyio.move_on_after(COALESCE_SECONDS):  # a burst: let it gather
+                        await stored.hurry.wait()
                 while len(batch) < MAX_BATCH:
                     try:
                         batch.append(receive.receive_nowait())
@@ -332,9 +345,9 @@ class TurnRunner:
                 task.updated_at = now()
                 with anyio.CancelScope(shield=True):
                     seq = await self.store.save(task, batch, SUMMARY_COLUMNS)
+                saved_at = anyio.current_time()
                 self.bus.publish(Change(task.id, "updated", None, seq))
-                if stored is not None:
-                    stored.saved(len(batch))
+                stored.saved(len(batch))
                 if after_batch is not None:
                     after_batch()
 
