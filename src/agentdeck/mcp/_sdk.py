@@ -7,17 +7,23 @@ one fails there first, by name.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
+import mcp.server.streamable_http_manager as session_managers
 from mcp.server import MCPServer
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.server.session import ServerSession
+from mcp.server.streamable_http import StreamableHTTPServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
 
 
 class _RawArguments(ArgModelBase):
@@ -105,3 +111,70 @@ async def notify_on_request_stream(
     """Send a notification the SDK has no type for (``notifications/tasks``) on the
     stream of the request being served, as the params are (``ttlMs: null`` kept)."""
     await session._request_outbound.notify(method, params)
+
+
+NO_STREAM_METHODS = frozenset(
+    {
+        "ping",
+        "tools/list",
+        "resources/list",
+        "resources/templates/list",
+        "resources/read",
+        "resources/subscribe",
+        "resources/unsubscribe",
+        "prompts/list",
+        "prompts/get",
+        "completion/complete",
+        "logging/setLevel",
+    }
+)
+"""Handshake-era requests whose handlers send nothing on the request's stream: their
+reply is one JSON body, not an SSE stream of one event."""
+_json_reply: ContextVar[bool] = ContextVar("agentdeck_json_reply", default=False)
+
+
+class _JsonReadsTransport(StreamableHTTPServerTransport):
+    """The SDK's handshake-era session transport, replying to a `NO_STREAM_METHODS`
+    request with a JSON body (as its JSON-response mode does) and to the rest with SSE.
+
+    An SSE reply costs the SDK a response task group, memory streams and a line split
+    of the body: a third of a ``tools/list``. The choice is per request, held in a
+    context variable of the request's own task, so the session's message router (its
+    own task) keeps routing the other requests' streams as SSE.
+    """
+
+    _json_always = False
+
+    @property
+    def is_json_response_enabled(self) -> bool:
+        return self._json_always or _json_reply.get()
+
+    @is_json_response_enabled.setter
+    def is_json_response_enabled(self, value: bool) -> None:
+        self._json_always = value
+
+    async def _handle_post_request(
+        self, scope: Scope, request: Request, receive: Receive, send: Send
+    ) -> None:
+        token = _json_reply.set(await _needs_no_stream(request))
+        try:
+            await super()._handle_post_request(scope, request, receive, send)
+        finally:
+            _json_reply.reset(token)
+
+
+async def _needs_no_stream(request: Request) -> bool:
+    """Whether the POST is one request of `NO_STREAM_METHODS` (Starlette keeps the
+    body it reads here for the SDK)."""
+    try:
+        message = json.loads(await request.body())
+    except ValueError:
+        return False  # the SDK answers it with its parse error
+    return (
+        isinstance(message, dict) and "id" in message and message.get("method") in NO_STREAM_METHODS
+    )
+
+
+def reply_json_when_no_stream() -> None:
+    """Make the SDK's session manager open `_JsonReadsTransport` sessions."""
+    session_managers.StreamableHTTPServerTransport = _JsonReadsTransport  # type: ignore[attr-defined]

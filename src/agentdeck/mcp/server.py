@@ -7,7 +7,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from agentdeck import __version__
 from agentdeck.core import Core
-from agentdeck.mcp._sdk import advertise_list_changed
+from agentdeck.mcp._sdk import advertise_list_changed, reply_json_when_no_stream
 from agentdeck.mcp.prompts import install_prompts
 from agentdeck.mcp.resources import install_resources
 from agentdeck.mcp.subscriptions import ChangeNotifier, LegacySubscribers
@@ -43,6 +43,7 @@ def build_server(core: Core) -> tuple[MCPServer, ChangeNotifier]:
     )
     TaskListen(core, tasks.views, modern).install(server)
     advertise_list_changed(server)
+    reply_json_when_no_stream()
     install_resources(server, core)
     install_prompts(server, core.prompts)
     legacy = LegacySubscribers()

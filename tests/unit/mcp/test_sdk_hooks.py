@@ -124,3 +124,82 @@ async def test_a_notification_the_sdk_has_no_type_for_rides_the_request_stream()
         result = await client.call_tool("ping", {})
     assert not result.is_error, result
     assert sent == [("notifications/tasks", {"taskId": "t-1", "ttlMs": None})]
+
+
+async def test_a_request_without_a_stream_is_answered_with_json_beside_a_streaming_one(
+    core_settings: Any,
+) -> None:
+    """`reply_json_when_no_stream`: in one handshake-era session, ``tools/list`` answers
+    with a JSON body while a ``wait: true`` call in flight keeps its SSE stream and its
+    progress notifications."""
+    import json
+
+    import anyio
+    import httpx2
+
+    from agentdeck.agents.testing import FakeAgent, Gate, Say
+    from agentdeck.mcp._sdk import NO_STREAM_METHODS
+    from support.servers import serve
+
+    assert {"tools/list", "resources/read", "ping"} <= NO_STREAM_METHODS
+    assert "tools/call" not in NO_STREAM_METHODS
+    gate = Gate()
+    agent = FakeAgent(steps=[Say("before"), gate, Say("after")])
+    accept = {"Accept": "application/json, text/event-stream"}
+    async with serve(core_settings, {"fake": agent}) as srv, httpx2.AsyncClient(timeout=30) as http:
+        init = {
+            "jsonrpc": "2.0",
+            "id": 0,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "pin", "version": "0"},
+            },
+        }
+        opened = await http.post(srv.url, json=init, headers=accept)
+        session = {
+            **accept,
+            "Mcp-Session-Id": opened.headers["mcp-session-id"],
+            "MCP-Protocol-Version": "2025-11-25",
+        }
+        note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        assert (await http.post(srv.url, json=note, headers=session)).status_code == 202
+
+        streamed: dict[str, Any] = {}
+
+        async def wait_for_the_turn() -> None:
+            call = {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {
+                    "name": "create_task",
+                    "arguments": {"title": "t", "instructions": "go", "wait": True},
+                    "_meta": {"progressToken": "p1"},
+                },
+            }
+            async with http.stream("POST", srv.url, json=call, headers=session) as reply:
+                streamed["type"] = reply.headers["content-type"]
+                data = [line[5:] async for line in reply.aiter_lines() if line.startswith("data:")]
+            streamed["messages"] = [json.loads(d) for d in data if d.strip()]
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait_for_the_turn)
+            with anyio.fail_after(30):
+                await gate.reached.wait()
+            for i in range(3):
+                listed = await http.post(
+                    srv.url,
+                    json={"jsonrpc": "2.0", "id": 10 + i, "method": "tools/list"},
+                    headers=session,
+                )
+                assert listed.headers["content-type"].startswith("application/json")
+                assert any(t["name"] == "create_task" for t in listed.json()["result"]["tools"])
+            gate.open()
+
+    assert streamed["type"].startswith("text/event-stream")
+    messages = streamed["messages"]
+    progress = [m for m in messages if m.get("method") == "notifications/progress"]
+    assert progress and all(m["params"]["progressToken"] == "p1" for m in progress)
+    assert messages[-1]["id"] == 1 and messages[-1]["result"]["structuredContent"]["status"]
