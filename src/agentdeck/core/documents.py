@@ -274,7 +274,7 @@ class TaskDetail(TaskFields):
             output = _brief(result.get("output")) if result else None
             stamp = call.ts.isoformat()
             invocations.append(
-                ToolInvocation(
+                ToolInvocation.model_construct(  # from stored events: no need to validate
                     id=data.get("id"),
                     tool=name,
                     input=tool_input,
@@ -286,7 +286,7 @@ class TaskDetail(TaskFields):
             )
             if name in COMMAND_TOOLS and isinstance(tool_input, dict):
                 commands.append(
-                    CommandRun(
+                    CommandRun.model_construct(
                         command=tool_input.get("command"),
                         timestamp=stamp,
                         is_error=failed,
@@ -294,7 +294,9 @@ class TaskDetail(TaskFields):
                     )
                 )
         logs = [
-            LogEntry(seq=e.seq, timestamp=e.ts.isoformat(), turn=e.turn, kind=e.kind, text=line)
+            LogEntry.model_construct(
+                seq=e.seq, timestamp=e.ts.isoformat(), turn=e.turn, kind=str(e.kind), text=line
+            )
             for e in recent
             if (line := log_line(e)) is not None
         ]

@@ -30,8 +30,9 @@ FORBIDDEN = -32003  # JSON-RPC error code of a refused resources/read
 
 def _json(data: Document | dict[str, Any]) -> str:
     """Compact JSON (a resource is read by programs; whitespace only costs)."""
-    body = data.dump() if isinstance(data, Document) else data
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str)
+    if isinstance(data, Document):
+        return data.model_dump_json()  # compact; pydantic's serializer, not dump + dumps
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 class ResourceAccess:
