@@ -115,19 +115,19 @@ async def run(size: Size) -> list[Row]:
                     )
                     latencies[where] += got
                     missed[where] += lost
-    remote, local = latencies["remote"], latencies["local"]
-    if not remote:
+    on_worker, here = latencies["remote"], latencies["local"]
+    if not on_worker:
         raise RuntimeError("no notification of a remote turn reached the subscriber")
-    p95 = pct(remote, 0.95) * MS
+    p95 = pct(on_worker, 0.95) * MS
     return [
         Row(
             "events of a turn on a worker → MCP subscriber at the front, p95 "
             "(vs the same turn on one machine)",
             f"≤ {TARGET_MS:g} ms",
             p95,
-            baseline=pct(local, 0.95) * MS if local else None,
+            baseline=pct(here, 0.95) * MS if here else None,
             met=p95 <= TARGET_MS and missed["remote"] == 0,
-            note=f"p50 {p50(remote) * MS:.1f} ms, {len(remote)} events, "
+            note=f"p50 {p50(on_worker) * MS:.1f} ms, {len(on_worker)} events, "
             f"{missed['remote']} missed; PostgreSQL and the worker on this machine "
             f"(loopback), python {sys.version_info.major}.{sys.version_info.minor}",
         )
