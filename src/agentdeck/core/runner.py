@@ -100,20 +100,27 @@ class _Summary:
         self.finished: dict[str, Any] | None = None
         self.model = task.model
         # Provisional usage of this turn (per assistant message, last report of each),
-        # until the agent's totals arrive: (priced cost, counted tokens, usage) by message
-        # id, and their sums (kept as they change: checked after every batch).
-        self.live: dict[str, tuple[float, int, dict[str, Any]]] = {}
+        # until the agent's totals arrive: the usage by message id and, when the task
+        # has a budget to watch, each one's (priced cost, counted tokens) and their sums
+        # (kept as they change: checked after every batch).
+        self.live: dict[str, dict[str, Any]] = {}
+        self.watch = task.max_cost_usd is not None or task.max_tokens is not None
+        self.priced: dict[str, tuple[float, int]] = {}
         self.live_use: tuple[float, int] = (0.0, 0)
 
     def _live(self, key: str, usage: dict[str, Any]) -> None:
+        self.live[key] = usage
+        if not self.watch:  # nothing to stop at: priced only if the turn stops early
+            return
         cost, tokens = budget.price(self.model, usage), budget.counted(usage)
-        old_cost, old_tokens, _ = self.live.get(key, (0.0, 0, {}))
-        self.live[key] = (cost, tokens, usage)
+        old_cost, old_tokens = self.priced.get(key, (0.0, 0))
+        self.priced[key] = (cost, tokens)
         spent, counted = self.live_use
         self.live_use = (spent + cost - old_cost, counted + tokens - old_tokens)
 
     def _end_live(self) -> None:
         self.live.clear()
+        self.priced.clear()
         self.live_use = (0.0, 0)
 
     def _add(self, usage: dict[str, Any]) -> None:
@@ -143,7 +150,8 @@ class _Summary:
         elif event.kind == EventKind.TURN_FINISHED:
             self.finished = data
             if self.live:  # stopped before its totals came (cancel, budget): keep what it used
-                for cost, _, usage in self.live.values():
+                for usage in self.live.values():
+                    cost = budget.price(self.model, usage)
                     self._add(usage)
                     task.cost_usd += cost
                     task.cost_known = task.cost_known or cost > 0

@@ -100,3 +100,22 @@ async def test_a_task_over_budget_asks_before_its_next_turn(core_settings: Setti
         done = await task_in(core, task.id, TaskStatus.WAITING)
         assert len(agent.requests) == 1  # the second turn never ran
         assert done.queue == ["two"]  # and its instructions are kept
+
+
+async def test_a_turn_cancelled_before_its_totals_keeps_what_it_used(
+    core_settings: Settings,
+) -> None:
+    """No budget to watch: the provisional usage is priced only when the turn stops
+    without the agent's totals, and the task keeps it."""
+    async with running(core_settings, FakeAgent(steps=[spends(20_000), Hang()])) as core:
+        task = await create(core, "no budget", "work", isolation="none")
+
+        async def spent() -> bool:
+            usage = await events_of(core, task.id, "usage")
+            return bool(usage)
+
+        await until(core, spent)
+        await core.cancel(task.id)
+        done = await task_in(core, task.id, TaskStatus.CANCELLED)
+        assert done.input_tokens == 20_000
+        assert done.cost_usd == pytest.approx(price(MODEL, {"input_tokens": 20_000}))
