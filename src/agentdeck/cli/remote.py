@@ -5,8 +5,8 @@
 port); `connect` opens an HTTP client to its REST API (``/api``, next to ``/mcp``);
 `Remote` makes its requests, resolves task id prefixes and follows a task's events
 live (woken by ``/api/events``). The REST API, not an MCP session, so that a command
-loads no MCP SDK and makes one round trip: `agentdeck tasks` takes a quarter of a
-second. Failures become exceptions the CLI maps to exit codes: `Unreachable` (no
+loads no MCP SDK and makes one round trip: `agentdeck tasks` takes about a third of
+a second. Failures become exceptions the CLI maps to exit codes: `Unreachable` (no
 agentdeck at the URL), `Unauthorized` (a 401: no token, or a refused one) and
 `ToolFailed` (the server refused: its error's ``type``, message and details).
 """
@@ -245,9 +245,10 @@ class Remote:
         if API_HEADER not in response.headers and response.status_code != 401:
             what = f"{method} {response.url.path} answered HTTP {response.status_code}"
             raise Unreachable(self.url, f"{what}, not agentdeck's API", self.target.stored_url)
-        if response.status_code == 401:
+        if response.status_code == 401:  # agentdeck's {"error": {"message"}}, or OAuth's
             message = error.get("message") if isinstance(error, dict) else None
-            raise Unauthorized(self.target, message)
+            message = message or answer.get("error_description") or error
+            raise Unauthorized(self.target, str(message)[:200] if message else None)
         if response.is_success and answer:
             return answer
         if not isinstance(error, dict) or not isinstance(error.get("type"), str):
