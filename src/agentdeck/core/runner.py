@@ -178,7 +178,6 @@ class _Stored:
         self.count += n
         self._changed.set()
         self._changed = anyio.Event()
-        self.hurry = anyio.Event()
 
     async def all_so_far(self) -> None:
         target = self.emitted
@@ -341,6 +340,9 @@ class TurnRunner:
                 if anyio.current_time() - saved_at < COALESCE_SECONDS:
                     with anyio.move_on_after(COALESCE_SECONDS):  # a burst: let it gather
                         await stored.hurry.wait()
+                # What hurried is queued by now and goes in this batch; what hurries
+                # from here on (during the save too) cuts the next one short.
+                stored.hurry = anyio.Event()
                 while len(batch) < MAX_BATCH:
                     try:
                         batch.append(receive.receive_nowait())
