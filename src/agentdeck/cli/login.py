@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from typing import Annotated, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import typer
 from rich.text import Text
@@ -18,6 +18,7 @@ from agentdeck.cli.remote import (
     Target,
     Unauthorized,
     Unreachable,
+    beside,
     configured_url,
     connect,
     normalize_url,
@@ -127,9 +128,7 @@ async def _health(url: str) -> dict[str, Any]:
     """``GET /health`` next to the MCP endpoint; `Unreachable` unless agentdeck answers."""
     import httpx2
 
-    parts = urlsplit(url)
-    path = parts.path.removesuffix("/").removesuffix("/mcp") + "/health"
-    health_url = urlunsplit(parts._replace(path=path, query="", fragment=""))
+    health_url = beside(url, "/health")
     try:
         async with httpx2.AsyncClient(timeout=15) as http:
             response = await http.get(health_url)

@@ -174,11 +174,11 @@ def server_url(url: str | None = None) -> str:
     return resolve_target(url).url
 
 
-def api_url(url: str) -> str:
-    """The REST API next to the MCP endpoint ``url``: ``…/mcp`` → ``…/api``."""
+def beside(url: str, path: str) -> str:
+    """``path`` on the server of the MCP endpoint ``url``: ``…/mcp`` → ``…{path}``."""
     parts = urlsplit(normalize_url(url))
-    path = parts.path.rstrip("/").removesuffix("/mcp") + "/api"
-    return urlunsplit(parts._replace(path=path, query="", fragment=""))
+    where = parts.path.rstrip("/").removesuffix("/mcp") + path
+    return urlunsplit(parts._replace(path=where, query="", fragment=""))
 
 
 @asynccontextmanager
@@ -191,7 +191,7 @@ async def connect(url: str | None = None, target: Target | None = None) -> Async
     headers = {"Authorization": f"Bearer {target.token}"} if target.token else None
     timeout = httpx2.Timeout(TIMEOUT_SECONDS, read=READ_SECONDS)
     async with httpx2.AsyncClient(
-        base_url=api_url(target.url), headers=headers, timeout=timeout
+        base_url=beside(target.url, "/api"), headers=headers, timeout=timeout
     ) as http:
         yield Remote(http, target)
 
