@@ -7,7 +7,6 @@ one fails there first, by name.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
@@ -22,6 +21,7 @@ from mcp.server.streamable_http import StreamableHTTPServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict
+from pydantic_core import from_json
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
@@ -167,7 +167,7 @@ async def _needs_no_stream(request: Request) -> bool:
     """Whether the POST is one request of `NO_STREAM_METHODS` (Starlette keeps the
     body it reads here for the SDK)."""
     try:
-        message = json.loads(await request.body())
+        message = from_json(await request.body())  # what the SDK's own parse uses
     except ValueError:
         return False  # the SDK answers it with its parse error
     return (
