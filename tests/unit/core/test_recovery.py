@@ -36,8 +36,8 @@ async def crash_mid_turn(settings: Settings, agent: FakeAgent, **options: object
 
 async def _session_known(core: Core, task_id: str) -> None:
     with anyio.fail_after(10):
-        while (await core.get(task_id)).session_id is None:
-            async with core.watch(task_id) as changes:
+        async with core.watch(task_id) as changes:  # watching before looking: no change slips by
+            while (await core.get(task_id)).session_id is None:
                 await changes.settle()
 
 
